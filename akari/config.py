@@ -1,0 +1,206 @@
+"""Settings: keyword arguments > environment > defaults, validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlparse
+
+from akari.errors import ConfigError
+
+DEFAULT_CLOUDFLARE_API_BASE = "https://api.cloudflare.com/client/v4"
+DEFAULT_AI_GATEWAY_BASE = "https://gateway.ai.cloudflare.com/v1"
+FLUX_MODEL = "@cf/black-forest-labs/flux-1-schnell"
+GENERATOR_CHOICES = ("auto", "cloudflare", "offline")
+STORE_CHOICES = ("auto", "cloudinary", "local")
+
+
+@dataclass(frozen=True)
+class CloudinaryCredentials:
+    cloud_name: str
+    api_key: str
+    api_secret: str = field(repr=False)
+    upload_prefix: str | None = None
+    folder: str = "akari"
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"CloudinaryCredentials(cloud_name={self.cloud_name!r}, api_key={self.api_key!r}, api_secret='***')"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    generator: str  # resolved: "cloudflare" | "offline"
+    store: str  # resolved: "cloudinary" | "local"
+    cloudflare_account_id: str | None = None
+    cloudflare_api_key: str | None = field(default=None, repr=False)
+    cloudflare_api_base: str = DEFAULT_CLOUDFLARE_API_BASE
+    cloudflare_ai_gateway: str | None = None
+    cloudflare_gateway_base: str = DEFAULT_AI_GATEWAY_BASE
+    cloudinary: CloudinaryCredentials | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    upload_timeout: float = 60.0
+    max_retries: int = 3
+    default_daily_quota: int = 200
+    cookie_key: str | None = field(default=None, repr=False)
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def generator_label(self) -> str:
+        return "FLUX.1 [schnell] on Cloudflare Workers AI" if self.generator == "cloudflare" else "Offline sketch renderer"
+
+    @property
+    def store_label(self) -> str:
+        return "Cloudinary" if self.store == "cloudinary" else f"Local disk ({self.images_dir})"
+
+    @property
+    def database_label(self) -> str:
+        scheme = self.database_url.split(":", 1)[0]
+        if scheme.startswith("sqlite"):
+            return f"SQLite ({self.database_url.split('///', 1)[-1]})"
+        if scheme.startswith("postgresql"):
+            host = urlparse(self.database_url).hostname or "local socket"
+            return f"PostgreSQL ({host})"
+        return scheme
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _get(name: str, overrides: Mapping[str, object], env: Mapping[str, str]) -> str | None:
+    key = name.lower()
+    if key in overrides and overrides[key] is not None:
+        return str(overrides[key])
+    value = env.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+def _parse_cloudinary_url(url: str) -> CloudinaryCredentials:
+    parsed = urlparse(url)
+    if parsed.scheme != "cloudinary" or not parsed.hostname or not parsed.username or not parsed.password:
+        raise ConfigError(
+            "CLOUDINARY_URL must look like cloudinary://API_KEY:API_SECRET@CLOUD_NAME.",
+            detail="CLOUDINARY_URL is malformed",
+        )
+    params = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p)
+    return CloudinaryCredentials(
+        cloud_name=parsed.hostname,
+        api_key=parsed.username,
+        api_secret=parsed.password,
+        upload_prefix=params.get("upload_prefix"),
+    )
+
+
+def _cloudinary_from(overrides: Mapping[str, object], env: Mapping[str, str]) -> CloudinaryCredentials | None:
+    cloud = _get("CLOUDINARY_CLOUD_NAME", overrides, env)
+    key = _get("CLOUDINARY_API_KEY", overrides, env)
+    secret = _get("CLOUDINARY_API_SECRET", overrides, env)
+    prefix = _get("CLOUDINARY_UPLOAD_PREFIX", overrides, env)
+    folder = _get("CLOUDINARY_FOLDER", overrides, env) or "akari"
+    if cloud or key or secret:
+        missing = [n for n, v in (("CLOUDINARY_CLOUD_NAME", cloud), ("CLOUDINARY_API_KEY", key),
+                                  ("CLOUDINARY_API_SECRET", secret)) if not v]
+        if missing:
+            raise ConfigError(f"Cloudinary is half configured: set {', '.join(missing)} (or use CLOUDINARY_URL).")
+        return CloudinaryCredentials(cloud, key, secret, upload_prefix=prefix, folder=folder)  # type: ignore[arg-type]
+    url = _get("CLOUDINARY_URL", overrides, env)
+    if url:
+        creds = _parse_cloudinary_url(url)
+        return replace(creds, upload_prefix=prefix or creds.upload_prefix, folder=folder)
+    return None
+
+
+def _float(name: str, default: float, overrides: Mapping[str, object], env: Mapping[str, str]) -> float:
+    raw = _get(name, overrides, env)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}.") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than zero.")
+    return value
+
+
+def _int(name: str, default: int, overrides: Mapping[str, object], env: Mapping[str, str], minimum: int = 0) -> int:
+    raw = _get(name, overrides, env)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}.")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read settings. Keyword names are the variable names in lower case (e.g. `akari_data_dir=`)."""
+    env = os.environ if env is None else env
+    data_dir = Path(_get("AKARI_DATA_DIR", overrides, env) or "data").expanduser()
+    database_url = _get("AKARI_DATABASE_URL", overrides, env) or f"sqlite:///{(data_dir / 'akari.db').as_posix()}"
+    if "://" not in database_url:
+        raise ConfigError("AKARI_DATABASE_URL must be a SQLAlchemy URL, e.g. sqlite:///data/akari.db "
+                          "or postgresql+psycopg://user@host/dbname.")
+
+    generator = (_get("AKARI_GENERATOR", overrides, env) or "auto").lower()
+    if generator not in GENERATOR_CHOICES:
+        raise ConfigError(f"AKARI_GENERATOR must be one of {', '.join(GENERATOR_CHOICES)}, not {generator!r}.")
+    store = (_get("AKARI_STORE", overrides, env) or "auto").lower()
+    if store not in STORE_CHOICES:
+        raise ConfigError(f"AKARI_STORE must be one of {', '.join(STORE_CHOICES)}, not {store!r}.")
+
+    account = _get("CLOUDFLARE_ID", overrides, env)
+    token = _get("CLOUDFLARE_API_KEY", overrides, env)
+    if generator == "auto":
+        generator = "cloudflare" if account and token else "offline"
+    if generator == "cloudflare":
+        missing = [n for n, v in (("CLOUDFLARE_ID", account), ("CLOUDFLARE_API_KEY", token)) if not v]
+        if missing:
+            raise ConfigError(f"AKARI_GENERATOR=cloudflare needs {' and '.join(missing)} to be set "
+                              "(the account id and a Workers AI API token).")
+
+    cloudinary = _cloudinary_from(overrides, env)
+    if store == "auto":
+        store = "cloudinary" if cloudinary else "local"
+    if store == "cloudinary" and cloudinary is None:
+        raise ConfigError("AKARI_STORE=cloudinary needs CLOUDINARY_URL (or CLOUDINARY_CLOUD_NAME, "
+                          "CLOUDINARY_API_KEY and CLOUDINARY_API_SECRET) to be set.")
+
+    api_base = (_get("CLOUDFLARE_API_BASE", overrides, env) or DEFAULT_CLOUDFLARE_API_BASE).rstrip("/")
+    gateway_base = (_get("CLOUDFLARE_GATEWAY_BASE", overrides, env) or DEFAULT_AI_GATEWAY_BASE).rstrip("/")
+    for name, url in (("CLOUDFLARE_API_BASE", api_base), ("CLOUDFLARE_GATEWAY_BASE", gateway_base)):
+        if urlparse(url).scheme not in ("http", "https"):
+            raise ConfigError(f"{name} must be an http(s) URL, not {url!r}.")
+
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        generator=generator,
+        store=store,
+        cloudflare_account_id=account,
+        cloudflare_api_key=token,
+        cloudflare_api_base=api_base,
+        cloudflare_ai_gateway=_get("CLOUDFLARE_AI_GATEWAY", overrides, env),
+        cloudflare_gateway_base=gateway_base,
+        cloudinary=cloudinary if store == "cloudinary" else None,
+        connect_timeout=_float("AKARI_CONNECT_TIMEOUT", 5.0, overrides, env),
+        read_timeout=_float("AKARI_READ_TIMEOUT", 60.0, overrides, env),
+        upload_timeout=_float("AKARI_UPLOAD_TIMEOUT", 60.0, overrides, env),
+        max_retries=_int("AKARI_MAX_RETRIES", 3, overrides, env),
+        default_daily_quota=_int("AKARI_DAILY_QUOTA", 200, overrides, env),
+        cookie_key=_get("AKARI_COOKIE_KEY", overrides, env),
+    )

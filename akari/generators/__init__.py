@@ -1,0 +1,46 @@
+"""Image generators behind one small Protocol; `make_generator` picks one from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from akari.config import Settings
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes
+    format: str  # "jpeg" | "png" | "webp" (sniffed from the bytes)
+    width: int
+    height: int
+    seed: int
+    steps: int
+    model: str
+    generator: str  # "cloudflare" | "offline"
+    # Provider extras for the log (request id, cache status), never secrets.
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+class ImageGenerator(Protocol):
+    name: str  # "cloudflare" | "offline"
+    model: str
+
+    def generate(self, prompt: str, *, steps: int, seed: int) -> GeneratedImage:
+        """Make one image. Raises akari.errors.GenerationError with a user sentence on failure."""
+        ...
+
+    def check(self) -> str:
+        """Check the connection/credentials cheaply; return a short status or raise AkariError."""
+        ...
+
+
+def make_generator(settings: Settings) -> ImageGenerator:
+    if settings.generator == "cloudflare":
+        from akari.generators.cloudflare import CloudflareGenerator
+
+        return CloudflareGenerator.from_settings(settings)
+    from akari.generators.offline import OfflineGenerator
+
+    return OfflineGenerator()

@@ -1,0 +1,18 @@
+"""Shared fixtures: no test reaches a real account; each test gets a fresh data dir."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_PROVIDER_PREFIXES = ("CLOUDFLARE_", "CLOUDINARY_", "AKARI_")
+
+
+@pytest.fixture(autouse=True)
+def _no_real_accounts(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Strip provider credentials and Akari settings so tests only see what they set themselves."""
+    for name in list(os.environ):
+        if name.startswith(_PROVIDER_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AKARI_DATA_DIR", str(tmp_path / "data"))
