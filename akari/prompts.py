@@ -1,0 +1,81 @@
+"""Prompt and settings validation with messages in the user's words, and style presets."""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from dataclasses import dataclass
+
+from akari.errors import InvalidInput
+
+MAX_PROMPT_CHARS = 2048
+MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 1, 8, 4
+MAX_SEED = 2**32 - 1
+_ALLOWED_CONTROLS = {"\n", "\t"}
+
+# The model has no style parameter: a style is a template around the user's words.
+STYLE_PRESETS: dict[str, str] = {
+    "None": "{prompt}",
+    "Photograph": "{prompt}, professional photograph, natural light, 50mm lens, sharp focus, high detail",
+    "Watercolour": "{prompt}, delicate watercolour painting, soft washes, paper texture",
+    "Anime": "{prompt}, anime illustration, clean line art, vibrant cel shading",
+    "Cinematic": "{prompt}, cinematic still, dramatic lighting, shallow depth of field, film grain",
+    "3D render": "{prompt}, 3D render, soft global illumination, octane, smooth materials",
+    "Pixel art": "{prompt}, pixel art, 16-bit, limited palette, crisp pixels",
+}
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    steps: int = DEFAULT_STEPS
+    seed: int | None = None  # None: a random seed is chosen and recorded
+    is_public: bool = False
+
+
+def apply_style(prompt: str, style: str) -> str:
+    template = STYLE_PRESETS.get(style)
+    if template is None:
+        raise InvalidInput(f"Unknown style {style!r}. Pick one of: {', '.join(STYLE_PRESETS)}.")
+    return template.format(prompt=prompt.strip())
+
+
+def clean_prompt(prompt: object) -> str:
+    """Return the prompt, trimmed, or raise InvalidInput saying what is wrong with it."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidInput("Write a prompt first: describe the image you want.")
+    text = prompt.strip()
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InvalidInput(
+            f"Your prompt is {len(text):,} characters long; the limit is {MAX_PROMPT_CHARS:,}. Shorten it and try again."
+        )
+    if any(unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROLS for ch in text):
+        raise InvalidInput(
+            "Your prompt contains invisible control characters (often from copying text). "
+            "Retype or paste it as plain text."
+        )
+    return text
+
+
+def check_steps(steps: object) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int) or not MIN_STEPS <= steps <= MAX_STEPS:
+        raise InvalidInput(f"Steps must be a whole number from {MIN_STEPS} to {MAX_STEPS} (you gave {steps!r}).")
+    return steps
+
+
+def check_seed(seed: object) -> int:
+    if seed is None:
+        return secrets.randbelow(2**31)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise InvalidInput(f"The seed must be a whole number from 0 to {MAX_SEED:,} (you gave {seed!r}).")
+    return seed
+
+
+def validate(request: GenerationRequest) -> GenerationRequest:
+    """A request with a clean prompt, valid steps and a concrete seed, or InvalidInput."""
+    return GenerationRequest(
+        prompt=clean_prompt(request.prompt),
+        steps=check_steps(request.steps),
+        seed=check_seed(request.seed),
+        is_public=bool(request.is_public),
+    )
