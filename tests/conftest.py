@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+pytest_plugins = ["tests.db_fixtures"]
+
 _PROVIDER_PREFIXES = ("CLOUDFLARE_", "CLOUDINARY_", "AKARI_")
 
 

@@ -1,0 +1,61 @@
+"""Migrations: applied automatically at start-up, on a fresh and on an existing database, data kept."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect, text
+
+from akari.db import migrate
+from akari.db.engine import make_engine
+from akari.studio import Studio
+from akari.config import load_settings
+
+
+def test_a_fresh_database_is_brought_to_the_latest_schema(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == migrate.head_revision()
+        tables = set(inspect(engine).get_table_names())
+        assert {"users", "generations", "login_failures", "preferences", "alembic_version"} <= tables
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_an_existing_database_keeps_its_data(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0001")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO users (username, name, email, roles, enabled, created_at, updated_at) "
+                              "VALUES ('ada', 'Ada', '', '[\"admin\"]', true, '2026-01-01', '2026-01-01')"))
+            conn.execute(text("INSERT INTO generations (user_id, prompt, steps, seed, model, generator, store, "
+                              "status, neurons, is_public, is_favourite, created_at) VALUES "
+                              "(1, 'an old lighthouse', 4, 1, 'm', 'offline', 'local', 'succeeded', 0, false, "
+                              "false, '2026-01-01')"))
+        migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == migrate.head_revision()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT prompt FROM generations")).scalar_one() == "an old lighthouse"
+        migrate.upgrade(engine)  # a second start changes nothing
+    finally:
+        engine.dispose()
+
+
+def test_opening_the_studio_applies_migrations(database_url: str, tmp_path) -> None:
+    settings = load_settings(akari_data_dir=str(tmp_path / "d"), akari_database_url=database_url)
+    studio = Studio.open(settings)
+    try:
+        assert migrate.current_revision(studio.engine) == migrate.head_revision()
+    finally:
+        studio.close()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    finally:
+        engine.dispose()
