@@ -86,9 +86,9 @@ def cmd_retry_uploads(_args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    from akari.config import load_settings
     from akari.db import migrate
     from akari.db.engine import make_engine
-    from akari.config import load_settings
 
     settings = load_settings()
     engine = make_engine(settings.database_url)
@@ -103,9 +103,9 @@ def cmd_db_upgrade(_args: argparse.Namespace) -> int:
 
 
 def cmd_db_current(_args: argparse.Namespace) -> int:
+    from akari.config import load_settings
     from akari.db import migrate
     from akari.db.engine import make_engine
-    from akari.config import load_settings
 
     settings = load_settings()
     engine = make_engine(settings.database_url)

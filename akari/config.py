@@ -58,7 +58,9 @@ class Settings:
 
     @property
     def generator_label(self) -> str:
-        return "FLUX.1 [schnell] on Cloudflare Workers AI" if self.generator == "cloudflare" else "Offline sketch renderer"
+        if self.generator == "cloudflare":
+            return "FLUX.1 [schnell] on Cloudflare Workers AI"
+        return "Offline sketch renderer"
 
     @property
     def store_label(self) -> str:

@@ -47,7 +47,8 @@ def clean_prompt(prompt: object) -> str:
     text = prompt.strip()
     if len(text) > MAX_PROMPT_CHARS:
         raise InvalidInput(
-            f"Your prompt is {len(text):,} characters long; the limit is {MAX_PROMPT_CHARS:,}. Shorten it and try again."
+            f"Your prompt is {len(text):,} characters long; the limit is {MAX_PROMPT_CHARS:,}. "
+            "Shorten it and try again."
         )
     if any(unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROLS for ch in text):
         raise InvalidInput(

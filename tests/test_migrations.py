@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import inspect, text
 
+from akari.config import load_settings
 from akari.db import migrate
 from akari.db.engine import make_engine
 from akari.studio import Studio
-from akari.config import load_settings
 
 
 def test_a_fresh_database_is_brought_to_the_latest_schema(database_url: str) -> None:

@@ -1,0 +1,85 @@
+"""The command line: generate prints a result (or the user's sentence and a non-zero exit), and the other commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CLOUDINARY_"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "akari", *args], cwd=ROOT, env=full_env, capture_output=True, text=True,
+        input=stdin, timeout=120,
+    )
+
+
+def test_generate_works_on_a_fresh_machine_with_no_configuration(tmp_path: Path) -> None:
+    env = {"AKARI_DATA_DIR": str(tmp_path / "data")}
+    result = run_cli("generate", "a purple nebula", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["status"] == "succeeded"
+    assert (out["generator"], out["store"], out["width"], out["height"]) == ("offline", "local", 1024, 1024)
+    assert isinstance(out["seed"], int) and out["steps"] == 4
+    assert set(out["timings"]) == {"generate_ms", "store_ms", "total_ms"}
+    with Image.open(out["url"]) as image:
+        assert image.format == "JPEG"
+    assert Path(out["thumbnail_url"]).exists()
+    assert (tmp_path / "data" / "akari.db").exists()
+
+
+def test_generate_with_a_fixed_seed_reproduces_the_same_image(tmp_path: Path) -> None:
+    env = {"AKARI_DATA_DIR": str(tmp_path / "data")}
+    first = json.loads(run_cli("generate", "a fox", "--seed", "5", "--json", env=env).stdout)
+    second = json.loads(run_cli("generate", "a fox", "--seed", "5", "--json", env=env).stdout)
+    assert Path(first["url"]).read_bytes() == Path(second["url"]).read_bytes()
+    assert first["id"] != second["id"]
+
+
+def test_generate_prints_a_plain_summary_without_json(tmp_path: Path) -> None:
+    result = run_cli("generate", "a fox", "--steps", "2", env={"AKARI_DATA_DIR": str(tmp_path / "d")})
+    assert result.returncode == 0
+    assert "offline sketch (not AI)" in result.stdout and "2 steps" in result.stdout
+
+
+def test_a_bad_prompt_prints_the_sentence_and_exits_non_zero(tmp_path: Path) -> None:
+    env = {"AKARI_DATA_DIR": str(tmp_path / "data")}
+    result = run_cli("generate", "   ", env=env)
+    assert result.returncode == 1
+    assert "Write a prompt first" in result.stderr
+    result = run_cli("generate", "a cat", "--steps", "12", env=env)
+    assert result.returncode == 1 and "Steps must be" in result.stderr
+
+
+def test_a_misconfiguration_exits_with_the_variable_to_set(tmp_path: Path) -> None:
+    env = {"AKARI_DATA_DIR": str(tmp_path / "data"), "AKARI_GENERATOR": "cloudflare"}
+    result = run_cli("generate", "a cat", env=env)
+    assert result.returncode == 2
+    assert "CLOUDFLARE_ID" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_user_is_refused(tmp_path: Path) -> None:
+    result = run_cli("generate", "a cat", "--user", "nobody", env={"AKARI_DATA_DIR": str(tmp_path / "d")})
+    assert result.returncode == 1 and "No account is named 'nobody'" in result.stderr
+
+
+def test_db_upgrade_and_current_report_the_revision(tmp_path: Path) -> None:
+    env = {"AKARI_DATA_DIR": str(tmp_path / "data")}
+    upgraded = run_cli("db", "upgrade", env=env)
+    assert upgraded.returncode == 0 and "empty ->" in upgraded.stdout
+    current = run_cli("db", "current", env=env)
+    assert current.returncode == 0 and "latest" in current.stdout
+
+
+def test_retry_uploads_with_nothing_pending_succeeds(tmp_path: Path) -> None:
+    result = run_cli("retry-uploads", env={"AKARI_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 0 and "Uploaded 0" in result.stdout

@@ -1,0 +1,386 @@
+"""Image stores: the real Cloudinary SDK against a local fake of its API, and the local disk store."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cloudinary
+import cloudinary.uploader
+import pytest
+import requests
+from PIL import Image
+
+from akari.config import Settings, load_settings
+from akari.errors import NotFound, StoreError
+from akari.stores import StoredImage, make_store
+from akari.stores.cloudinary_store import CloudinaryStore
+from akari.stores.local import LocalStore
+from tests.fakes.cloudinary_server import FakeCloudinary
+
+PROMPT = "a red fox | sleeping=true & dreaming under the aurora"
+
+
+def png_bytes(width: int = 640, height: int = 480) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def save(store: CloudinaryStore | LocalStore, data: bytes | None = None, owner: str = "alice") -> StoredImage:
+    return store.save(data or png_bytes(), fmt="png", prompt=PROMPT, owner=owner, generation_id=7)
+
+
+@pytest.fixture
+def store(cloudinary_settings: Settings) -> CloudinaryStore:
+    return CloudinaryStore.from_settings(cloudinary_settings)
+
+
+def quick_store(cloudinary_settings: Settings, timeout: float) -> CloudinaryStore:
+    return CloudinaryStore.from_settings(cloudinary_settings.with_overrides(upload_timeout=timeout))
+
+
+# -- Cloudinary: what goes over the wire ------------------------------------------------------------
+
+
+def test_upload_sends_raw_bytes_as_a_file_part_not_a_data_uri(store, fake_cloudinary):
+    data = png_bytes()
+    save(store, data)
+    (upload,) = fake_cloudinary.api_requests("upload")
+    assert upload.file_as_bytes_part
+    assert upload.file_bytes == data
+    assert "file" not in upload.fields
+
+
+def test_fake_tells_a_data_uri_upload_apart_from_a_file_part(fake_cloudinary):
+    data_uri = "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
+    cloudinary.uploader.upload(
+        data_uri,
+        cloud_name=fake_cloudinary.cloud_name,
+        api_key=fake_cloudinary.api_key,
+        api_secret=fake_cloudinary.api_secret,
+        upload_prefix=fake_cloudinary.base_url,
+        timeout=5,
+    )
+    (upload,) = fake_cloudinary.api_requests("upload")
+    assert not upload.file_as_bytes_part
+    assert upload.file_text == data_uri
+
+
+def test_upload_is_signed_and_carries_folder_owner_tag_and_prompt_context(store, fake_cloudinary):
+    save(store, owner="bob, the admin")
+    fields = fake_cloudinary.api_requests("upload")[0].fields
+    assert fields["signature"] and fields["api_key"] == fake_cloudinary.api_key
+    assert fields["folder"] == "akari"
+    assert fields["tags"] == "akari,user:bob__the_admin"
+    assert "prompt=a red fox \\| sleeping\\=true & dreaming" in fields["context"]
+    assert "generation=7" in fields["context"]
+
+
+def test_public_id_is_unguessable_and_never_holds_the_prompt(store, fake_cloudinary):
+    first, second = save(store), save(store)
+    assert first.key != second.key
+    for image in (first, second):
+        assert "fox" not in image.key
+        assert len(image.key.rsplit("/", 1)[-1]) >= 20
+
+
+def test_saved_image_keeps_what_the_service_returns(store, fake_cloudinary):
+    image = save(store, png_bytes(640, 480))
+    (public_id,) = fake_cloudinary.uploads
+    upload = fake_cloudinary.uploads[public_id]
+    assert image.key == public_id and public_id.startswith("akari/")
+    assert image.version == str(upload.version)
+    assert image.url == fake_cloudinary.delivery_url(public_id)
+    assert (image.width, image.height, image.bytes, image.format) == (640, 480, len(upload.data), "png")
+
+
+def test_thumbnail_is_one_named_384_px_fill_transformation_with_the_version(store, fake_cloudinary):
+    image = save(store)
+    assert f"/image/upload/c_fill,f_auto,h_384,q_auto,w_384/v{image.version}/{image.key}" in image.thumbnail_url
+    response = requests.get(image.thumbnail_url, timeout=5)
+    with Image.open(io.BytesIO(response.content)) as thumb:
+        assert (thumb.format, thumb.size) == ("WEBP", (384, 384))
+
+
+def test_thumbnail_of_a_real_account_points_at_the_cloudinary_cdn():
+    store = CloudinaryStore(load_settings(env={"CLOUDINARY_URL": "cloudinary://k:s@democloud"}).cloudinary)
+    assert store.thumbnail_url("akari/abc", "17") == (
+        "https://res.cloudinary.com/democloud/image/upload/c_fill,f_auto,h_384,q_auto,w_384/v17/akari/abc"
+    )
+
+
+def test_store_ignores_the_process_wide_cloudinary_config(store, fake_cloudinary):
+    cloudinary.config(
+        cloud_name="someone-else",
+        api_key="999",
+        api_secret="other-secret",
+        upload_prefix="http://127.0.0.1:9",
+        oauth_token="stray-token",
+    )
+    try:
+        image = save(store)
+        store.delete(image.key)
+        assert store.check() == f"Connected: cloud {fake_cloudinary.cloud_name}"
+    finally:
+        cloudinary.reset_config()
+    assert fake_cloudinary.uploads == {}
+
+
+def test_read_fetches_the_stored_bytes_for_downloads(store):
+    data = png_bytes()
+    image = save(store, data)
+    assert store.read(image.url) == data
+
+
+def test_read_refuses_anything_but_an_http_url(store):
+    with pytest.raises(NotFound):
+        store.read("/etc/passwd")
+
+
+# -- Cloudinary: delete and check -------------------------------------------------------------------
+
+
+def test_delete_destroys_the_image_and_invalidates_the_cdn(store, fake_cloudinary):
+    image = save(store)
+    store.delete(image.key)
+    (destroy,) = fake_cloudinary.api_requests("destroy")
+    assert destroy.fields["public_id"] == image.key
+    assert destroy.fields["invalidate"] == "1"
+    assert fake_cloudinary.uploads == {}
+
+
+def test_deleting_an_image_that_is_already_gone_is_fine(store, fake_cloudinary):
+    store.delete("akari/never-uploaded")
+    assert fake_cloudinary.api_requests("destroy")
+
+
+def test_check_proves_the_credentials_with_a_ping(store, fake_cloudinary):
+    assert store.check() == f"Connected: cloud {fake_cloudinary.cloud_name}"
+    (ping,) = fake_cloudinary.api_requests("ping")
+    assert ping.headers["authorization"].startswith("Basic ")
+
+
+# -- Cloudinary: failures become StoreError sentences -----------------------------------------------
+
+
+def wrong_secret_store(settings: Settings) -> CloudinaryStore:
+    creds = settings.cloudinary
+    assert creds is not None
+    return CloudinaryStore(
+        type(creds)(creds.cloud_name, creds.api_key, "wrong-secret-xyz", upload_prefix=creds.upload_prefix),
+        upload_timeout=5,
+    )
+
+
+@pytest.mark.parametrize("action", ["save", "delete", "check"])
+def test_wrong_secret_is_refused_as_store_auth_and_never_leaks_the_secret(cloudinary_settings, action):
+    store = wrong_secret_store(cloudinary_settings)
+    with pytest.raises(StoreError) as caught:
+        {"save": lambda: save(store), "delete": lambda: store.delete("akari/x"), "check": store.check}[action]()
+    error = caught.value
+    assert error.reason == "store_auth" and not error.retryable
+    assert error.message == (
+        "The server's Cloudinary credentials were refused. Ask your administrator to check CLOUDINARY_URL."
+    )
+    assert "wrong-secret-xyz" not in error.log_line()
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (lambda fake: fake.fail_next(500, "Internal server error"), "store_unavailable"),
+        (lambda fake: fake.fail_next(503, "Service unavailable"), "store_unavailable"),
+        (lambda fake: fake.raw_next(502, "<html><body>502 Bad Gateway</body></html>"), "store_unavailable"),
+        (lambda fake: fake.fail_next(429, "Rate limit exceeded"), "store_rate_limited"),
+        (lambda fake: fake.fail_next(420, "Rate Limit Exceeded"), "store_rate_limited"),
+    ],
+    ids=["500", "503", "502-html", "429", "420"],
+)
+def test_passing_service_trouble_is_a_retryable_store_error(store, fake_cloudinary, fault, reason):
+    fault(fake_cloudinary)
+    with pytest.raises(StoreError) as caught:
+        save(store)
+    assert caught.value.retryable and caught.value.reason == reason
+    assert "Cloudinary" in caught.value.message
+    assert fake_cloudinary.api_secret not in caught.value.log_line()
+
+
+def test_an_upload_that_outlives_its_timeout_is_a_retryable_store_error(cloudinary_settings, fake_cloudinary):
+    fake_cloudinary.delay_next(5)
+    with pytest.raises(StoreError) as caught:
+        save(quick_store(cloudinary_settings, 0.3))
+    assert caught.value.retryable and caught.value.reason == "store_timeout"
+
+
+def test_an_unreachable_cloudinary_is_a_retryable_store_error(cloudinary_settings):
+    with FakeCloudinary() as gone:
+        closed_prefix = gone.base_url
+    creds = cloudinary_settings.cloudinary
+    store = CloudinaryStore(
+        type(creds)(creds.cloud_name, creds.api_key, creds.api_secret, upload_prefix=closed_prefix), upload_timeout=2
+    )
+    with pytest.raises(StoreError) as caught:
+        save(store)
+    assert caught.value.retryable
+
+
+def test_an_image_over_the_plan_limit_is_not_retried(store, fake_cloudinary):
+    fake_cloudinary.max_image_bytes = 100
+    with pytest.raises(StoreError) as caught:
+        save(store)
+    assert caught.value.reason == "store_too_large" and not caught.value.retryable
+
+
+def test_check_fails_with_a_store_error_when_the_service_is_down(store, fake_cloudinary):
+    fake_cloudinary.raw_next(502, "<html>Bad Gateway</html>")
+    with pytest.raises(StoreError) as caught:
+        store.check()
+    assert caught.value.retryable
+
+
+def test_fake_cloudinary_runs_as_a_process_for_browser_tests():
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.cloudinary_server",
+            "--port",
+            "0",
+            "--cloud",
+            "c1",
+            "--key",
+            "k1",
+            "--secret",
+            "s1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("CLOUDINARY_URL=cloudinary://k1:s1@c1?upload_prefix=http://127.0.0.1:")
+        settings = load_settings(env={"CLOUDINARY_URL": line.split("=", 1)[1]})
+        assert CloudinaryStore.from_settings(settings).check() == "Connected: cloud c1"
+    finally:
+        process.terminate()
+        process.wait(timeout=5)
+        if process.stdout:
+            process.stdout.close()
+    assert process.returncode == 0
+
+
+# -- Local disk -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "images")
+
+
+def test_make_store_picks_the_store_from_settings(cloudinary_settings, tmp_path):
+    assert isinstance(make_store(cloudinary_settings), CloudinaryStore)
+    local_settings = load_settings(env={"AKARI_DATA_DIR": str(tmp_path)})
+    assert isinstance(make_store(local_settings), LocalStore)
+
+
+def test_local_file_names_are_random_and_never_hold_user_text(local):
+    image = save(local, owner="../../etc")
+    for path in (image.key, image.url, image.thumbnail_url):
+        assert "fox" not in path and "etc" not in Path(path).name
+    assert Path(image.url).parent.name == Path(image.url).name[:2]
+    assert len(Path(image.url).stem) == 32
+
+
+def test_local_write_is_atomic_and_leaves_no_temporary_files(local):
+    save(local)
+    names = [p.name for p in local.root.rglob("*") if p.is_file()]
+    assert len(names) == 2
+    assert not [n for n in names if n.startswith(".tmp-")]
+
+
+def test_local_image_keeps_its_bytes_and_measurements(local):
+    data = png_bytes(640, 480)
+    image = save(local, data)
+    assert Path(image.url).read_bytes() == data == local.read(image.url)
+    assert (image.width, image.height, image.bytes, image.format, image.version) == (640, 480, len(data), "png", None)
+    assert local.root.resolve() / image.key == Path(image.url)
+
+
+def test_local_thumbnail_is_a_webp_of_at_most_384_px(local):
+    image = save(local, png_bytes(1024, 768))
+    with Image.open(image.thumbnail_url) as thumb:
+        assert thumb.format == "WEBP"
+        assert max(thumb.size) <= 384
+
+
+def test_local_delete_removes_image_and_thumbnail_and_tolerates_missing(local):
+    image = save(local)
+    local.delete(image.key)
+    assert not Path(image.url).exists() and not Path(image.thumbnail_url).exists()
+    local.delete(image.key)
+
+
+def test_two_local_saves_of_the_same_image_never_collide(local):
+    data = png_bytes()
+    first, second = save(local, data), save(local, data)
+    assert first.key != second.key
+    assert Path(first.url).exists() and Path(second.url).exists()
+
+
+@pytest.mark.parametrize("outside", ["/etc/passwd", "{root}/../secret.txt", "{root}"])
+def test_local_read_refuses_paths_outside_the_image_folder(local, tmp_path, outside):
+    (tmp_path / "secret.txt").write_text("secret")
+    save(local)
+    with pytest.raises(NotFound):
+        local.read(outside.format(root=local.root))
+
+
+def test_local_read_refuses_a_symlink_that_leads_outside(local, tmp_path):
+    (tmp_path / "secret.txt").write_text("secret")
+    save(local)
+    link = local.root / "ab" / "link.png"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(tmp_path / "secret.txt", link)
+    with pytest.raises(NotFound):
+        local.read(str(link))
+
+
+def test_local_delete_refuses_keys_outside_the_image_folder(local, tmp_path):
+    victim = tmp_path / "keep.png"
+    victim.write_bytes(b"keep")
+    with pytest.raises(NotFound):
+        local.delete("../keep.png")
+    assert victim.exists()
+
+
+def test_local_store_refuses_a_damaged_image(local):
+    with pytest.raises(StoreError) as caught:
+        save(local, b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    assert not caught.value.retryable
+    assert not local.root.exists() or not any(local.root.rglob("*.png"))
+
+
+def test_local_check_reports_a_writable_folder(local):
+    assert local.check().startswith("Writable: ")
+
+
+def test_local_check_fails_when_the_folder_cannot_be_created(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(StoreError) as caught:
+        LocalStore(tmp_path / "a-file" / "images").check()
+    assert "not writable" in caught.value.message and not caught.value.retryable
+
+
+def test_local_disk_errors_become_a_store_error_sentence(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(StoreError) as caught:
+        save(LocalStore(tmp_path / "a-file"))
+    assert caught.value.reason == "store_disk"
+    assert caught.value.message.startswith("The image could not be written to disk.")
