@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.db_fixtures", "tests.fakes.cloudinary_fixtures"]
+pytest_plugins = ["tests.db_fixtures", "tests.fakes.cloudinary_fixtures", "tests.fakes.workers_ai_fixtures"]
 
 _PROVIDER_PREFIXES = ("CLOUDFLARE_", "CLOUDINARY_", "AKARI_")
 

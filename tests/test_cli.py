@@ -83,3 +83,46 @@ def test_db_upgrade_and_current_report_the_revision(tmp_path: Path) -> None:
 def test_retry_uploads_with_nothing_pending_succeeds(tmp_path: Path) -> None:
     result = run_cli("retry-uploads", env={"AKARI_DATA_DIR": str(tmp_path / "data")})
     assert result.returncode == 0 and "Uploaded 0" in result.stdout
+
+
+def test_generate_goes_through_cloudflare_and_cloudinary_when_configured(tmp_path: Path, fake_workers_ai,
+                                                                          fake_cloudinary) -> None:
+    env = {"AKARI_DATA_DIR": str(tmp_path / "data"), **fake_workers_ai.env(),
+           "CLOUDINARY_URL": fake_cloudinary.cloudinary_url}
+    result = run_cli("generate", "a purple nebula", "--seed", "99", "--steps", "8", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert (out["generator"], out["store"], out["status"]) == ("cloudflare", "cloudinary", "succeeded")
+    assert out["model"] == "@cf/black-forest-labs/flux-1-schnell"
+    assert out["neurons"] == 96.0
+    assert fake_workers_ai.runs()[0].json == {"prompt": "a purple nebula", "steps": 8, "seed": 99}
+    upload = fake_cloudinary.api_requests("upload")[0]
+    assert upload.file_as_bytes_part
+    assert "c_fill,f_auto,h_384,q_auto,w_384" in out["thumbnail_url"]
+    assert out["url"].startswith(fake_cloudinary.base_url)
+
+
+def test_a_provider_refusal_prints_the_users_sentence(tmp_path: Path, fake_workers_ai) -> None:
+    fake_workers_ai.fail_next(3030, status=400, message="AiError: Input prompt contains NSFW content")
+    env = {"AKARI_DATA_DIR": str(tmp_path / "data"), **fake_workers_ai.env()}
+    result = run_cli("generate", "something", env=env)
+    assert result.returncode == 1
+    assert "safety filter refused this prompt" in result.stderr
+    assert fake_workers_ai.token not in result.stderr + result.stdout
+
+
+def test_an_upload_that_fails_is_kept_and_retry_uploads_stores_it(tmp_path: Path, fake_workers_ai,
+                                                                  fake_cloudinary) -> None:
+    env = {"AKARI_DATA_DIR": str(tmp_path / "data"), **fake_workers_ai.env(),
+           "CLOUDINARY_URL": fake_cloudinary.cloudinary_url}
+    fake_cloudinary.fail_next(503, "Service Unavailable")
+    result = run_cli("generate", "a lighthouse", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["status"] == "pending_upload"
+    assert list((tmp_path / "data" / "spool").iterdir())
+
+    retried = run_cli("retry-uploads", env=env)
+    assert retried.returncode == 0 and "Uploaded 1" in retried.stdout
+    assert not [p for p in (tmp_path / "data" / "spool").iterdir() if not p.name.startswith(".")]
+    assert len(fake_cloudinary.uploads) == 1

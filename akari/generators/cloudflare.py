@@ -1,0 +1,238 @@
+"""Cloudflare Workers AI FLUX.1 [schnell] over requests: one pooled session, explicit timeouts, bounded retries."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from akari.config import DEFAULT_AI_GATEWAY_BASE, DEFAULT_CLOUDFLARE_API_BASE, FLUX_MODEL
+from akari.errors import GenerationError
+from akari.generators import GeneratedImage
+from akari.imaging import inspect_image
+
+if TYPE_CHECKING:
+    from akari.config import Settings
+
+_ADMIN = "Ask your administrator to check CLOUDFLARE_ID and CLOUDFLARE_API_KEY."
+MAX_RETRY_AFTER = 30.0
+
+# Provider code -> (reason, retryable, the user's sentence).
+ERRORS: dict[str, tuple[str, bool, str]] = {
+    "10000": ("auth", False, "The server's Cloudflare credentials were refused. " + _ADMIN),
+    "3023": ("account_blocked", False, "The Cloudflare account is blocked. Ask your administrator."),
+    "3003": ("bad_request", False, "The image service said the request was incomplete: please report this bug."),
+    "5006": ("invalid_input", False, "The image service could not use this input."),
+    "3030": ("safety_filter", False,
+             "The safety filter refused this prompt. Safety filters sometimes misfire: try rephrasing it."),
+    "3006": ("prompt_too_large", False, "The request was too large for the image service. Shorten the prompt."),
+    "3007": ("timeout", True, "The image service took too long. Please try again."),
+    "3008": ("timeout", True, "The image service took too long. Please try again."),
+    "3036": ("daily_allocation", False,
+             "Today's image allowance on the Cloudflare account is used up. Try again after 00:00 UTC."),
+    "3040": ("capacity", True, "The image service is busy right now. Please try again in a minute."),
+    "5007": ("model_unavailable", False, "The image model is not available on this account. " + _ADMIN),
+    "3042": ("model_unavailable", False, "The image model is not available on this account. " + _ADMIN),
+}
+#: Every documented provider code and the reason it maps to.
+ERROR_CODES: dict[str, str] = {code: reason for code, (reason, _r, _m) in ERRORS.items()}
+_RETRYABLE_STATUS = {408, 500, 502, 503, 504}
+
+
+class CloudflareGenerator:
+    name = "cloudflare"
+    model = FLUX_MODEL
+
+    def __init__(
+        self,
+        account_id: str,
+        api_token: str,
+        *,
+        api_base: str = DEFAULT_CLOUDFLARE_API_BASE,
+        gateway_id: str | None = None,
+        gateway_base: str = DEFAULT_AI_GATEWAY_BASE,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.account_id = account_id
+        self._token = api_token
+        self.api_base = api_base.rstrip("/")
+        self.gateway_id = gateway_id
+        self.gateway_base = gateway_base.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self._sleep = sleep
+        self.session = requests.Session()  # one pooled connection for every call
+        self.session.headers.update({"Authorization": f"Bearer {api_token}", "User-Agent": "akari"})
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CloudflareGenerator:
+        return cls(
+            settings.cloudflare_account_id or "",
+            settings.cloudflare_api_key or "",
+            api_base=settings.cloudflare_api_base,
+            gateway_id=settings.cloudflare_ai_gateway,
+            gateway_base=settings.cloudflare_gateway_base,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_retries=settings.max_retries,
+        )
+
+    @property
+    def url(self) -> str:
+        if self.gateway_id:
+            return f"{self.gateway_base}/{self.account_id}/{self.gateway_id}/workers-ai/{FLUX_MODEL}"
+        return f"{self.api_base}/accounts/{self.account_id}/ai/run/{FLUX_MODEL}"
+
+    def generate(self, prompt: str, *, steps: int, seed: int) -> GeneratedImage:
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 8:
+            raise GenerationError(f"Steps must be a whole number from 1 to 8 (you gave {steps!r}).",
+                                  reason="invalid_input")
+        headers = {"cf-aig-metadata": json.dumps({"app": "akari"})} if self.gateway_id else {}
+        body = {"prompt": prompt, "steps": steps, "seed": seed}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.session.post(self.url, json=body, headers=headers, timeout=self.timeout)
+                data, fmt, width, height = self._read(response)
+            except requests.RequestException as exc:
+                error = _network_error(exc)
+                error.__cause__ = exc
+            except GenerationError as exc:
+                error = exc
+            else:
+                return GeneratedImage(data=data, format=fmt, width=width, height=height, seed=seed, steps=steps,
+                                      model=self.model, generator=self.name, meta=_meta(response, attempt))
+            if not error.retryable or attempt > self.max_retries:
+                if error.retryable and attempt > 1:
+                    error.message = f"{error.message} (Tried {attempt} times.)"
+                    error.args = (error.message,)
+                raise error
+            self._sleep(self._delay(attempt, getattr(error, "retry_after", None)))
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER)
+        return self.backoff * 2 ** (attempt - 1) * (1 + random.random() * 0.25)
+
+    def _read(self, response: requests.Response) -> tuple[bytes, str, int, int]:
+        """Decode a response into (bytes, format, width, height), or raise the matching GenerationError."""
+        try:
+            payload: Any = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise self._status_error(response, "the response was not JSON")
+        if response.status_code != 200 or not payload.get("success", False):
+            raise self._provider_error(response, payload)
+        result = payload.get("result")
+        encoded = result.get("image") if isinstance(result, dict) else None
+        if not isinstance(encoded, str) or not encoded:
+            raise GenerationError("The image service answered without an image. Please try again.",
+                                  detail=f"HTTP {response.status_code}: no result.image", reason="bad_response",
+                                  retryable=True)
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise GenerationError("The image service sent back a damaged image. Please try again.",
+                                  detail="result.image is not valid base64", reason="bad_response",
+                                  retryable=True) from exc
+        fmt, width, height = inspect_image(data)
+        return data, fmt, width, height
+
+    def _provider_error(self, response: requests.Response, payload: dict[str, Any]) -> GenerationError:
+        errors = payload.get("errors") or []
+        first = errors[0] if errors and isinstance(errors[0], dict) else {}
+        code = str(first.get("code", "")).strip()
+        message = str(first.get("message", ""))[:500]
+        detail = f"HTTP {response.status_code}: {message}" + _ray(response)
+        if code in ERRORS:
+            reason, retryable, sentence = ERRORS[code]
+            if code == "5006" and message:
+                sentence = f"{sentence} The service said: \"{message.removeprefix('AiError: ')}\"."
+            error = GenerationError(sentence, code=code, detail=detail, reason=reason, retryable=retryable)
+        elif response.status_code in (401, 403):
+            error = GenerationError(ERRORS["10000"][2], code=code or None, detail=detail, reason="auth")
+        else:
+            error = self._status_error(response, message or "unknown error", code=code or None)
+        error.retry_after = _retry_after(response)  # type: ignore[attr-defined]
+        return error
+
+    def _status_error(self, response: requests.Response, what: str, code: str | None = None) -> GenerationError:
+        status = response.status_code
+        detail = f"HTTP {status}: {what}" + _ray(response)
+        if status == 429:
+            error = GenerationError(ERRORS["3040"][2], code=code, detail=detail, reason="capacity", retryable=True)
+        elif status in _RETRYABLE_STATUS or status >= 500:
+            error = GenerationError("The image service had a problem on its side. Please try again in a moment.",
+                                    code=code, detail=detail, reason="provider_error", retryable=True)
+        elif status in (401, 403):
+            error = GenerationError(ERRORS["10000"][2], code=code, detail=detail, reason="auth")
+        elif status == 200:
+            error = GenerationError("The image service sent back an unreadable answer. Please try again.",
+                                    code=code, detail=detail, reason="bad_response", retryable=True)
+        else:
+            error = GenerationError("The image service refused the request. Please try again later.",
+                                    code=code, detail=detail, reason="provider_error")
+        error.retry_after = _retry_after(response)  # type: ignore[attr-defined]
+        return error
+
+    def check(self) -> str:
+        url = f"{self.api_base}/accounts/{self.account_id}/ai/models/search"
+        try:
+            response = self.session.get(url, params={"search": "flux-1-schnell", "per_page": 1}, timeout=(5, 10))
+        except requests.RequestException as exc:
+            raise _network_error(exc) from exc
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code == 200 and isinstance(payload, dict) and payload.get("success"):
+            return f"Connected: Workers AI account {self.account_id[:6]}…, model {FLUX_MODEL}"
+        if isinstance(payload, dict):
+            raise self._provider_error(response, payload)
+        raise self._status_error(response, "the response was not JSON")
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _meta(response: requests.Response, attempts: int) -> dict[str, str]:
+    meta = {"attempts": str(attempts)}
+    for header, key in (("cf-aig-cache-status", "cache_status"), ("cf-ray", "ray")):
+        if response.headers.get(header):
+            meta[key] = response.headers[header]
+    return meta
+
+
+def _network_error(exc: requests.RequestException) -> GenerationError:
+    detail = f"{type(exc).__name__}: {str(exc)[:300]}"
+    if isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectTimeout):
+        return GenerationError("The image service took too long to answer. Please try again.",
+                               detail=detail, reason="timeout", retryable=True)
+    return GenerationError("The image service could not be reached. Check the server's network and try again.",
+                           detail=detail, reason="network", retryable=True)
+
+
+def _ray(response: requests.Response) -> str:
+    ray = response.headers.get("cf-ray")
+    return f" (cf-ray {ray})" if ray else ""
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(raw)) if raw else None
+    except ValueError:
+        return None

@@ -1,0 +1,270 @@
+"""A local fake of Cloudflare Workers AI (FLUX.1 [schnell]) that speaks its wire format, with knobs for faults."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import re
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+FLUX = "@cf/black-forest-labs/flux-1-schnell"
+_RUN = re.compile(r"^/client/v4/accounts/(?P<account>[^/]+)/ai/run/(?P<model>.+)$")
+_GATEWAY = re.compile(r"^/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/workers-ai/(?P<model>.+)$")
+_SEARCH = re.compile(r"^/client/v4/accounts/(?P<account>[^/]+)/ai/models/search$")
+
+
+@dataclass
+class ReceivedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+
+
+@dataclass
+class _Fault:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    passthrough: bool = False  # delay only, then answer normally
+
+
+def _envelope_error(code: int | str, message: str) -> bytes:
+    return json.dumps({"result": None, "success": False, "errors": [{"code": code, "message": message}],
+                       "messages": []}).encode()
+
+
+def render_jpeg(prompt: str, seed: int, size: int = 1024) -> bytes:
+    """A cheap, real JPEG: a gradient whose colours come from the prompt and seed."""
+    digest = hashlib.sha256(f"{prompt}|{seed}".encode()).digest()
+    small = Image.new("RGB", (2, 2))
+    small.putdata([tuple(digest[i : i + 3]) for i in (0, 3, 6, 9)])  # type: ignore[misc]
+    image = small.resize((size, size), Image.Resampling.BILINEAR)
+    ImageDraw.Draw(image).ellipse((size // 4, size // 4, 3 * size // 4, 3 * size // 4), fill=tuple(digest[12:15]))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=80)
+    return out.getvalue()
+
+
+class FakeWorkersAI:
+    """Run with `with FakeWorkersAI() as fake:`; point CLOUDFLARE_API_BASE at `fake.api_base`."""
+
+    def __init__(self, account_id: str = "test-account", token: str = "test-token-not-real", port: int = 0) -> None:
+        self.account_id = account_id
+        self.token = token
+        self._port = port
+        self.requests: list[ReceivedRequest] = []
+        self._faults: deque[_Fault] = deque()
+        self._lock = threading.Lock()
+        self._images: dict[tuple[str, int], bytes] = {}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def start(self) -> FakeWorkersAI:
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeWorkersAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.base_url}/client/v4"
+
+    @property
+    def gateway_base(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def env(self) -> dict[str, str]:
+        """The variables that point Akari at this fake."""
+        return {"CLOUDFLARE_ID": self.account_id, "CLOUDFLARE_API_KEY": self.token,
+                "CLOUDFLARE_API_BASE": self.api_base, "CLOUDFLARE_GATEWAY_BASE": self.gateway_base}
+
+    # -- fault knobs ----------------------------------------------------------------------------------------
+    def fail_next(self, code: int | str, status: int = 400, message: str | None = None, times: int = 1,
+                  retry_after: float | None = None) -> None:
+        """The next `times` runs answer with this provider error code."""
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        body = _envelope_error(code, message or f"AiError: fake error {code}")
+        self._push(_Fault(status=status, body=body, headers=headers), times)
+
+    def respond_raw(self, status: int, body: str | bytes, content_type: str = "text/html", times: int = 1) -> None:
+        self._push(_Fault(status=status, body=body.encode() if isinstance(body, str) else body,
+                          content_type=content_type), times)
+
+    def success_false_next(self, times: int = 1) -> None:
+        self._push(_Fault(status=200, body=_envelope_error(3040, "Capacity temporarily exceeded")), times)
+
+    def bad_base64_next(self, times: int = 1) -> None:
+        body = json.dumps({"result": {"image": "!!not base64!!"}, "success": True, "errors": []}).encode()
+        self._push(_Fault(status=200, body=body), times)
+
+    def not_an_image_next(self, times: int = 1) -> None:
+        encoded = base64.b64encode(b"this is plain text, not a picture").decode()
+        body = json.dumps({"result": {"image": encoded}, "success": True, "errors": []}).encode()
+        self._push(_Fault(status=200, body=body), times)
+
+    def delay_next(self, seconds: float, times: int = 1) -> None:
+        """The next runs wait this long before answering normally (to trip client timeouts)."""
+        self._push(_Fault(delay=seconds, passthrough=True), times)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self.requests.clear()
+
+    def runs(self) -> list[ReceivedRequest]:
+        return [r for r in self.requests if r.method == "POST"]
+
+    def _push(self, fault: _Fault, times: int) -> None:
+        with self._lock:
+            self._faults.extend(fault for _ in range(times))
+
+    def _take_fault(self) -> _Fault | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else None
+
+    # -- behaviour ------------------------------------------------------------------------------------------
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes, str, dict]:
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = None
+        with self._lock:
+            self.requests.append(ReceivedRequest(method, path, headers, payload))
+        fault = self._take_fault() if method == "POST" else None
+        if fault is not None:
+            time.sleep(fault.delay)
+            if not fault.passthrough:
+                return fault.status, fault.body, fault.content_type, fault.headers
+        route = path.split("?", 1)[0]
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return 401, _envelope_error(10000, "Authentication error"), "application/json", {}
+        if method == "GET" and (match := _SEARCH.match(route)):
+            return self._search(match["account"])
+        match = _RUN.match(route) or _GATEWAY.match(route)
+        if method != "POST" or match is None:
+            return 404, _envelope_error(7000, "No route for that URI"), "application/json", {}
+        if match["account"] != self.account_id:
+            return 401, _envelope_error(10000, "Authentication error"), "application/json", {}
+        if match["model"] != FLUX:
+            return 400, _envelope_error(5007, f"No such model {match['model']}"), "application/json", {}
+        extra = {"cf-aig-cache-status": "MISS"} if _GATEWAY.match(route) else {}
+        return (*self._run(payload), extra)
+
+    def _search(self, account: str) -> tuple[int, bytes, str, dict]:
+        if account != self.account_id:
+            return 401, _envelope_error(10000, "Authentication error"), "application/json", {}
+        body = {"result": [{"name": FLUX, "task": {"name": "Text-to-Image"}}], "success": True, "errors": []}
+        return 200, json.dumps(body).encode(), "application/json", {}
+
+    def _run(self, payload: Any) -> tuple[int, bytes, str]:
+        problem = _input_problem(payload)
+        if problem:
+            return 400, _envelope_error(5006, f"AiError: Bad input: Error: {problem}"), "application/json"
+        key = (payload["prompt"], int(payload.get("seed", 0)))
+        with self._lock:
+            image = self._images.get(key)
+        if image is None:
+            image = render_jpeg(*key)
+            with self._lock:
+                self._images[key] = image
+        body = {"result": {"image": base64.b64encode(image).decode()}, "success": True, "errors": [], "messages": []}
+        return 200, json.dumps(body).encode(), "application/json"
+
+
+def _input_problem(payload: Any) -> str | None:
+    if not isinstance(payload, dict):
+        return "oneOf at '/' not met"
+    prompt = payload.get("prompt")
+    if not isinstance(prompt, str) or not 1 <= len(prompt) <= 2048:
+        return "prompt must be a string of 1 to 2048 characters"
+    steps = payload.get("steps", 4)
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= 8:
+        return "steps must be an integer no greater than 8"
+    seed = payload.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        return "seed must be a non-negative integer"
+    return None
+
+
+def _handler_for(fake: FakeWorkersAI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self._answer("GET", b"")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self._answer("POST", self.rfile.read(length))
+
+        def _answer(self, method: str, body: bytes) -> None:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, reply, content_type, extra = fake.handle(method, self.path, headers, body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(reply)))
+                self.send_header("cf-ray", "fake0123456789-LHR")
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(reply)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout test): nothing to answer
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the fake Workers AI server.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--account", default="test-account")
+    parser.add_argument("--token", default="test-token-not-real")
+    args = parser.parse_args(argv)
+    fake = FakeWorkersAI(args.account, args.token, args.port).start()
+    print(f"CLOUDFLARE_API_BASE={fake.api_base}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    fake.stop()
+
+
+if __name__ == "__main__":
+    main()

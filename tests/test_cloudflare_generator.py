@@ -1,0 +1,196 @@
+"""The Workers AI client: real requests against a local fake; every error code reads as a sentence."""
+
+from __future__ import annotations
+
+import pytest
+
+from akari.errors import GenerationError
+from akari.generators.cloudflare import ERROR_CODES, CloudflareGenerator
+from tests.fakes.workers_ai import FakeWorkersAI
+
+# (code, HTTP status) as documented.
+DOCUMENTED = [("10000", 401), ("3023", 403), ("3003", 400), ("5006", 400), ("3030", 400), ("3006", 413),
+              ("3007", 408), ("3008", 408), ("3036", 429), ("3040", 429), ("5007", 400), ("3042", 404)]
+NEVER_RETRIED = ["10000", "3023", "3030", "3036", "5006", "3003", "3006", "5007", "3042"]
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def client(fake_workers_ai: FakeWorkersAI, sleeps: Sleeps) -> CloudflareGenerator:
+    generator = CloudflareGenerator(fake_workers_ai.account_id, fake_workers_ai.token,
+                                    api_base=fake_workers_ai.api_base, read_timeout=5, max_retries=3, sleep=sleeps)
+    yield generator
+    generator.close()
+
+
+def test_an_image_comes_back_with_its_real_format_size_and_seed(client, fake_workers_ai) -> None:
+    image = client.generate("a purple nebula", steps=6, seed=1234)
+    assert image.format == "jpeg" and image.data[:3] == b"\xff\xd8\xff"
+    assert (image.width, image.height) == (1024, 1024)
+    assert (image.seed, image.steps, image.generator) == (1234, 6, "cloudflare")
+    sent = fake_workers_ai.runs()[0]
+    assert sent.json == {"prompt": "a purple nebula", "steps": 6, "seed": 1234}
+    assert sent.headers["authorization"] == f"Bearer {fake_workers_ai.token}"
+    assert sent.path.endswith("/ai/run/@cf/black-forest-labs/flux-1-schnell")
+
+
+def test_one_pooled_session_serves_every_call(client) -> None:
+    session = client.session
+    client.generate("a", steps=1, seed=1)
+    client.generate("b", steps=1, seed=2)
+    assert client.session is session
+    assert len(session.adapters["http://"].poolmanager.pools) == 1
+
+
+def test_every_documented_code_has_a_mapping() -> None:
+    assert {code for code, _status in DOCUMENTED} == set(ERROR_CODES)
+
+
+@pytest.mark.parametrize(("code", "status"), DOCUMENTED)
+def test_every_documented_error_reads_as_a_sentence_without_secrets(client, fake_workers_ai, code, status) -> None:
+    fake_workers_ai.fail_next(code, status=status, times=10)
+    with pytest.raises(GenerationError) as caught:
+        client.generate("a cat", steps=4, seed=1)
+    error = caught.value
+    assert error.reason == ERROR_CODES[code]
+    assert error.code == code
+    assert error.message.endswith((".", ".)")) and len(error.message) > 20
+    assert f"HTTP {status}" in (error.detail or "")
+    for text in (error.message, error.detail or "", error.log_line()):
+        assert fake_workers_ai.token not in text
+
+
+def test_the_three_errors_users_meet_most_read_differently(client, fake_workers_ai) -> None:
+    messages = {}
+    for code, status in (("3030", 400), ("3036", 429), ("10000", 401)):
+        fake_workers_ai.fail_next(code, status=status)
+        with pytest.raises(GenerationError) as caught:
+            client.generate("x", steps=4, seed=1)
+        messages[code] = caught.value.message
+    assert "safety filter" in messages["3030"]
+    assert "00:00 UTC" in messages["3036"]
+    assert "CLOUDFLARE_API_KEY" in messages["10000"]
+
+
+@pytest.mark.parametrize("code", NEVER_RETRIED)
+def test_errors_a_retry_cannot_fix_are_not_retried(client, fake_workers_ai, sleeps, code) -> None:
+    fake_workers_ai.fail_next(code, status=400, times=5)
+    with pytest.raises(GenerationError):
+        client.generate("x", steps=4, seed=1)
+    assert len(fake_workers_ai.runs()) == 1 and sleeps == []
+
+
+def test_capacity_errors_are_retried_with_backoff_then_succeed(client, fake_workers_ai, sleeps) -> None:
+    fake_workers_ai.fail_next(3040, status=429, times=2)
+    image = client.generate("x", steps=4, seed=1)
+    assert image.meta["attempts"] == "3"
+    assert len(fake_workers_ai.runs()) == 3
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] > 0
+
+
+def test_a_code_sent_as_a_string_is_understood(client, fake_workers_ai) -> None:
+    fake_workers_ai.fail_next("3040", status=429)
+    assert client.generate("x", steps=4, seed=1).meta["attempts"] == "2"
+
+
+def test_retry_after_is_honoured(client, fake_workers_ai, sleeps) -> None:
+    fake_workers_ai.fail_next(3040, status=429, retry_after=7)
+    client.generate("x", steps=4, seed=1)
+    assert sleeps == [7.0]
+
+
+def test_retries_are_bounded_and_the_message_says_so(client, fake_workers_ai, sleeps) -> None:
+    fake_workers_ai.fail_next(3040, status=429, times=10)
+    with pytest.raises(GenerationError) as caught:
+        client.generate("x", steps=4, seed=1)
+    assert caught.value.reason == "capacity"
+    assert len(fake_workers_ai.runs()) == 4 and len(sleeps) == 3
+    assert "Tried 4 times" in caught.value.message
+
+
+def test_server_errors_are_retried(client, fake_workers_ai) -> None:
+    fake_workers_ai.respond_raw(502, "<html>Bad gateway</html>")
+    fake_workers_ai.respond_raw(503, '{"oops": true}', content_type="application/json")
+    assert client.generate("x", steps=4, seed=1).meta["attempts"] == "3"
+
+
+def test_a_read_timeout_is_retried_and_then_reported(fake_workers_ai, sleeps) -> None:
+    generator = CloudflareGenerator(fake_workers_ai.account_id, fake_workers_ai.token,
+                                    api_base=fake_workers_ai.api_base, read_timeout=0.3, max_retries=1, sleep=sleeps)
+    fake_workers_ai.delay_next(1.0, times=2)
+    with pytest.raises(GenerationError) as caught:
+        generator.generate("x", steps=4, seed=1)
+    generator.close()
+    assert caught.value.reason == "timeout" and caught.value.retryable
+    assert len(sleeps) == 1
+
+
+def test_a_refused_connection_is_a_network_error(sleeps) -> None:
+    generator = CloudflareGenerator("a", "t", api_base="http://127.0.0.1:9", max_retries=1, sleep=sleeps)
+    with pytest.raises(GenerationError) as caught:
+        generator.generate("x", steps=4, seed=1)
+    generator.close()
+    assert caught.value.reason == "network"
+    assert "could not be reached" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "arrange",
+    [
+        lambda fake: fake.respond_raw(200, "<html>proxy page</html>", times=10),
+        lambda fake: fake.success_false_next(times=10),
+        lambda fake: fake.bad_base64_next(times=10),
+        lambda fake: fake.not_an_image_next(times=10),
+    ],
+    ids=["html", "success-false", "bad-base64", "not-an-image"],
+)
+def test_garbage_is_an_error_never_a_broken_file(client, fake_workers_ai, arrange) -> None:
+    arrange(fake_workers_ai)
+    with pytest.raises(GenerationError) as caught:
+        client.generate("x", steps=4, seed=1)
+    assert caught.value.reason in ("bad_response", "capacity")
+
+
+def test_a_wrong_token_is_an_admin_problem(fake_workers_ai, sleeps) -> None:
+    generator = CloudflareGenerator(fake_workers_ai.account_id, "wrong-token-xyz",
+                                    api_base=fake_workers_ai.api_base, sleep=sleeps)
+    with pytest.raises(GenerationError) as caught:
+        generator.generate("x", steps=4, seed=1)
+    generator.close()
+    assert caught.value.reason == "auth" and "wrong-token-xyz" not in caught.value.log_line()
+    assert sleeps == []
+
+
+def test_the_ai_gateway_url_form_is_used_when_a_gateway_is_set(fake_workers_ai, sleeps) -> None:
+    generator = CloudflareGenerator(fake_workers_ai.account_id, fake_workers_ai.token,
+                                    gateway_id="my-gateway", gateway_base=fake_workers_ai.gateway_base, sleep=sleeps)
+    image = generator.generate("x", steps=4, seed=1)
+    generator.close()
+    sent = fake_workers_ai.runs()[0]
+    assert sent.path == f"/v1/{fake_workers_ai.account_id}/my-gateway/workers-ai/@cf/black-forest-labs/flux-1-schnell"
+    assert "cf-aig-metadata" in sent.headers
+    assert image.meta["cache_status"] == "MISS"
+
+
+def test_the_connection_check_proves_the_credentials(client, fake_workers_ai, sleeps) -> None:
+    assert client.check().startswith("Connected")
+    bad = CloudflareGenerator(fake_workers_ai.account_id, "nope", api_base=fake_workers_ai.api_base, sleep=sleeps)
+    with pytest.raises(GenerationError) as caught:
+        bad.check()
+    bad.close()
+    assert caught.value.reason == "auth"
+
+
+def test_the_fake_refuses_bad_input_like_the_service(client) -> None:
+    with pytest.raises(GenerationError) as caught:
+        client.generate("", steps=4, seed=1)
+    assert caught.value.reason == "invalid_input" and "prompt" in caught.value.message
