@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
 import pytest
+import requests
 
 from akari.errors import GenerationError
-from akari.generators.cloudflare import ERROR_CODES, CloudflareGenerator
+from akari.generators.cloudflare import ERROR_CODES, MAX_RETRY_AFTER, CloudflareGenerator
 from tests.fakes.workers_ai import FakeWorkersAI
 
 # (code, HTTP status) as documented.
@@ -24,8 +30,15 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
+def closed_port() -> int:
+    """A port nothing listens on: bound, then released."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
-def client(fake_workers_ai: FakeWorkersAI, sleeps: Sleeps) -> CloudflareGenerator:
+def client(fake_workers_ai: FakeWorkersAI, sleeps: Sleeps) -> Iterator[CloudflareGenerator]:
     generator = CloudflareGenerator(fake_workers_ai.account_id, fake_workers_ai.token,
                                     api_base=fake_workers_ai.api_base, read_timeout=5, max_retries=3, sleep=sleeps)
     yield generator
@@ -108,6 +121,19 @@ def test_retry_after_is_honoured(client, fake_workers_ai, sleeps) -> None:
     assert sleeps == [7.0]
 
 
+def test_a_huge_retry_after_is_capped(client, fake_workers_ai, sleeps) -> None:
+    fake_workers_ai.fail_next(3040, status=429, retry_after=3600)
+    client.generate("x", steps=4, seed=1)
+    assert sleeps == [MAX_RETRY_AFTER]
+
+
+def test_a_request_timeout_without_a_code_is_retried_as_a_timeout(client, fake_workers_ai) -> None:
+    fake_workers_ai.respond_raw(408, "Request Timeout", content_type="text/plain", times=10)
+    with pytest.raises(GenerationError) as caught:
+        client.generate("x", steps=4, seed=1)
+    assert caught.value.reason == "timeout" and len(fake_workers_ai.runs()) == 4
+
+
 def test_retries_are_bounded_and_the_message_says_so(client, fake_workers_ai, sleeps) -> None:
     fake_workers_ai.fail_next(3040, status=429, times=10)
     with pytest.raises(GenerationError) as caught:
@@ -131,33 +157,67 @@ def test_a_read_timeout_is_retried_and_then_reported(fake_workers_ai, sleeps) ->
         generator.generate("x", steps=4, seed=1)
     generator.close()
     assert caught.value.reason == "timeout" and caught.value.retryable
-    assert len(sleeps) == 1
+    assert len(fake_workers_ai.runs()) == 2 and len(sleeps) == 1
+    assert "Tried 2 times" in caught.value.message
+
+
+def test_a_read_timeout_then_an_answer_succeeds(fake_workers_ai, sleeps) -> None:
+    generator = CloudflareGenerator(fake_workers_ai.account_id, fake_workers_ai.token,
+                                    api_base=fake_workers_ai.api_base, read_timeout=0.3, max_retries=1, sleep=sleeps)
+    fake_workers_ai.delay_next(1.0)
+    image = generator.generate("x", steps=4, seed=1)
+    generator.close()
+    assert image.meta["attempts"] == "2"
 
 
 def test_a_refused_connection_is_a_network_error(sleeps) -> None:
-    generator = CloudflareGenerator("a", "t", api_base="http://127.0.0.1:9", max_retries=1, sleep=sleeps)
+    generator = CloudflareGenerator("a", "t", api_base=f"http://127.0.0.1:{closed_port()}", max_retries=1,
+                                    sleep=sleeps)
     with pytest.raises(GenerationError) as caught:
         generator.generate("x", steps=4, seed=1)
     generator.close()
-    assert caught.value.reason == "network"
-    assert "could not be reached" in caught.value.message
+    assert caught.value.reason == "network" and caught.value.retryable
+    assert "could not be reached" in caught.value.message and "Tried 2 times" in caught.value.message
+    assert isinstance(caught.value.__cause__, requests.ConnectionError)
 
 
 @pytest.mark.parametrize(
     "arrange",
     [
         lambda fake: fake.respond_raw(200, "<html>proxy page</html>", times=10),
+        lambda fake: fake.respond_raw(200, '{"result": {}, "success": true}', "application/json", times=10),
         lambda fake: fake.success_false_next(times=10),
         lambda fake: fake.bad_base64_next(times=10),
         lambda fake: fake.not_an_image_next(times=10),
     ],
-    ids=["html", "success-false", "bad-base64", "not-an-image"],
+    ids=["html", "no-image", "success-false", "bad-base64", "not-an-image"],
 )
 def test_garbage_is_an_error_never_a_broken_file(client, fake_workers_ai, arrange) -> None:
     arrange(fake_workers_ai)
     with pytest.raises(GenerationError) as caught:
         client.generate("x", steps=4, seed=1)
-    assert caught.value.reason in ("bad_response", "capacity")
+    assert caught.value.reason == "bad_response" and caught.value.message
+
+
+def test_a_200_with_success_false_is_read_by_its_error_code(client, fake_workers_ai) -> None:
+    fake_workers_ai.success_false_next(3030, "AiError: Input prompt contains NSFW content")
+    with pytest.raises(GenerationError) as caught:
+        client.generate("x", steps=4, seed=1)
+    assert caught.value.reason == "safety_filter" and len(fake_workers_ai.runs()) == 1
+
+
+def test_bad_input_tells_the_user_what_the_service_objected_to(client, fake_workers_ai) -> None:
+    fake_workers_ai.fail_next(5006, message="AiError: Bad input: Error: oneOf at '/' not met")
+    with pytest.raises(GenerationError) as caught:
+        client.generate("x", steps=4, seed=1)
+    assert "oneOf at '/' not met" in caught.value.message
+
+
+@pytest.mark.parametrize("steps", [0, 9, "4", 4.0, True])
+def test_steps_outside_1_to_8_never_reach_the_service(client, fake_workers_ai, steps) -> None:
+    with pytest.raises(GenerationError) as caught:
+        client.generate("x", steps=steps, seed=1)
+    assert caught.value.reason == "invalid_input" and fake_workers_ai.requests == []
 
 
 def test_a_wrong_token_is_an_admin_problem(fake_workers_ai, sleeps) -> None:
@@ -190,7 +250,36 @@ def test_the_connection_check_proves_the_credentials(client, fake_workers_ai, sl
     assert caught.value.reason == "auth"
 
 
+def test_the_connection_check_reports_an_unreachable_service(sleeps) -> None:
+    generator = CloudflareGenerator("a", "t", api_base=f"http://127.0.0.1:{closed_port()}", sleep=sleeps)
+    with pytest.raises(GenerationError) as caught:
+        generator.check()
+    generator.close()
+    assert caught.value.reason == "network"
+
+
+def test_the_fake_runs_as_a_process_for_browser_tests() -> None:
+    process = subprocess.Popen([sys.executable, "-m", "tests.fakes.workers_ai", "--token", "tok", "--account", "acc"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        api_base = process.stdout.readline().strip().removeprefix("CLOUDFLARE_API_BASE=")
+        generator = CloudflareGenerator("acc", "tok", api_base=api_base)
+        assert generator.generate("x", steps=1, seed=1).format == "jpeg"
+        generator.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=5)
+        process.stdout.close()
+
+
 def test_the_fake_refuses_bad_input_like_the_service(client) -> None:
     with pytest.raises(GenerationError) as caught:
         client.generate("", steps=4, seed=1)
     assert caught.value.reason == "invalid_input" and "prompt" in caught.value.message
+
+
+def test_a_token_echoed_by_the_service_is_kept_out_of_the_log(client, fake_workers_ai) -> None:
+    fake_workers_ai.fail_next(3003, message=f"Bad header: Bearer {fake_workers_ai.token}")
+    with pytest.raises(GenerationError) as caught:
+        client.generate("x", steps=4, seed=1)
+    assert fake_workers_ai.token not in caught.value.log_line() and "***" in (caught.value.detail or "")

@@ -42,7 +42,7 @@ ERRORS: dict[str, tuple[str, bool, str]] = {
 }
 #: Every documented provider code and the reason it maps to.
 ERROR_CODES: dict[str, str] = {code: reason for code, (reason, _r, _m) in ERRORS.items()}
-_RETRYABLE_STATUS = {408, 500, 502, 503, 504}
+_TIMEOUT_MESSAGE = "The image service took too long to answer. Please try again."
 
 
 class CloudflareGenerator:
@@ -118,8 +118,14 @@ class CloudflareGenerator:
                 if error.retryable and attempt > 1:
                     error.message = f"{error.message} (Tried {attempt} times.)"
                     error.args = (error.message,)
-                raise error
+                raise self._redacted(error)
             self._sleep(self._delay(attempt, getattr(error, "retry_after", None)))
+
+    def _redacted(self, error: GenerationError) -> GenerationError:
+        """Belt and braces: a provider or proxy that echoes the token must not put it in our logs."""
+        if self._token and error.detail and self._token in error.detail:
+            error.detail = error.detail.replace(self._token, "***")
+        return error
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -174,7 +180,9 @@ class CloudflareGenerator:
         detail = f"HTTP {status}: {what}" + _ray(response)
         if status == 429:
             error = GenerationError(ERRORS["3040"][2], code=code, detail=detail, reason="capacity", retryable=True)
-        elif status in _RETRYABLE_STATUS or status >= 500:
+        elif status == 408:
+            error = GenerationError(_TIMEOUT_MESSAGE, code=code, detail=detail, reason="timeout", retryable=True)
+        elif status >= 500:
             error = GenerationError("The image service had a problem on its side. Please try again in a moment.",
                                     code=code, detail=detail, reason="provider_error", retryable=True)
         elif status in (401, 403):
@@ -191,9 +199,10 @@ class CloudflareGenerator:
     def check(self) -> str:
         url = f"{self.api_base}/accounts/{self.account_id}/ai/models/search"
         try:
-            response = self.session.get(url, params={"search": "flux-1-schnell", "per_page": 1}, timeout=(5, 10))
+            response = self.session.get(url, params={"search": "flux-1-schnell", "per_page": 1},
+                                        timeout=(self.timeout[0], min(self.timeout[1], 15.0)))
         except requests.RequestException as exc:
-            raise _network_error(exc) from exc
+            raise self._redacted(_network_error(exc)) from exc
         try:
             payload = response.json()
         except ValueError:
@@ -201,8 +210,8 @@ class CloudflareGenerator:
         if response.status_code == 200 and isinstance(payload, dict) and payload.get("success"):
             return f"Connected: Workers AI account {self.account_id[:6]}…, model {FLUX_MODEL}"
         if isinstance(payload, dict):
-            raise self._provider_error(response, payload)
-        raise self._status_error(response, "the response was not JSON")
+            raise self._redacted(self._provider_error(response, payload))
+        raise self._redacted(self._status_error(response, "the response was not JSON"))
 
     def close(self) -> None:
         self.session.close()
@@ -219,8 +228,7 @@ def _meta(response: requests.Response, attempts: int) -> dict[str, str]:
 def _network_error(exc: requests.RequestException) -> GenerationError:
     detail = f"{type(exc).__name__}: {str(exc)[:300]}"
     if isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectTimeout):
-        return GenerationError("The image service took too long to answer. Please try again.",
-                               detail=detail, reason="timeout", retryable=True)
+        return GenerationError(_TIMEOUT_MESSAGE, detail=detail, reason="timeout", retryable=True)
     return GenerationError("The image service could not be reached. Check the server's network and try again.",
                            detail=detail, reason="network", retryable=True)
 

@@ -22,6 +22,9 @@ FLUX = "@cf/black-forest-labs/flux-1-schnell"
 _RUN = re.compile(r"^/client/v4/accounts/(?P<account>[^/]+)/ai/run/(?P<model>.+)$")
 _GATEWAY = re.compile(r"^/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/workers-ai/(?P<model>.+)$")
 _SEARCH = re.compile(r"^/client/v4/accounts/(?P<account>[^/]+)/ai/models/search$")
+# The HTTP status each documented error code comes with, so `fail_next(3040)` looks like the real thing.
+DOCUMENTED_STATUS = {"10000": 401, "3023": 403, "3003": 400, "5006": 400, "3030": 400, "3006": 413, "3007": 408,
+                     "3008": 408, "3036": 429, "3040": 429, "5007": 400, "3042": 404}
 
 
 @dataclass
@@ -99,6 +102,10 @@ class FakeWorkersAI:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
+    def url(self) -> str:
+        return self.base_url
+
+    @property
     def api_base(self) -> str:
         return f"{self.base_url}/client/v4"
 
@@ -112,9 +119,10 @@ class FakeWorkersAI:
                 "CLOUDFLARE_API_BASE": self.api_base, "CLOUDFLARE_GATEWAY_BASE": self.gateway_base}
 
     # -- fault knobs ----------------------------------------------------------------------------------------
-    def fail_next(self, code: int | str, status: int = 400, message: str | None = None, times: int = 1,
+    def fail_next(self, code: int | str, status: int | None = None, message: str | None = None, times: int = 1,
                   retry_after: float | None = None) -> None:
-        """The next `times` runs answer with this provider error code."""
+        """The next `times` runs answer with this provider error code (and its documented status by default)."""
+        status = status if status is not None else DOCUMENTED_STATUS.get(str(code), 400)
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         body = _envelope_error(code, message or f"AiError: fake error {code}")
         self._push(_Fault(status=status, body=body, headers=headers), times)
@@ -123,8 +131,11 @@ class FakeWorkersAI:
         self._push(_Fault(status=status, body=body.encode() if isinstance(body, str) else body,
                           content_type=content_type), times)
 
-    def success_false_next(self, times: int = 1) -> None:
-        self._push(_Fault(status=200, body=_envelope_error(3040, "Capacity temporarily exceeded")), times)
+    def success_false_next(self, code: int | str | None = None, message: str = "", times: int = 1) -> None:
+        """The next runs answer HTTP 200 with `success: false` (and no error at all when `code` is None)."""
+        errors = [] if code is None else [{"code": code, "message": message}]
+        body = json.dumps({"result": None, "success": False, "errors": errors, "messages": []}).encode()
+        self._push(_Fault(status=200, body=body), times)
 
     def bad_base64_next(self, times: int = 1) -> None:
         body = json.dumps({"result": {"image": "!!not base64!!"}, "success": True, "errors": []}).encode()
@@ -259,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     fake = FakeWorkersAI(args.account, args.token, args.port).start()
     print(f"CLOUDFLARE_API_BASE={fake.api_base}", flush=True)
+    print(f"CLOUDFLARE_GATEWAY_BASE={fake.gateway_base}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
