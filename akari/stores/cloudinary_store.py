@@ -94,7 +94,8 @@ class CloudinaryStore:
             width=int(result.get("width") or 0),
             height=int(result.get("height") or 0),
             bytes=int(result.get("bytes") or len(data)),
-            format=str(result.get("format") or fmt),
+            # Cloudinary says "jpg" where the rest of the app (MIME types, extensions) says "jpeg".
+            format={"jpg": "jpeg"}.get(str(result.get("format") or fmt), str(result.get("format") or fmt)),
             version=version,
         )
 
