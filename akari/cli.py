@@ -1,14 +1,16 @@
-"""The command line: `python -m akari generate|retry-uploads|db ...`."""
+"""The command line: `python -m akari generate|retry-uploads|users|demo-data|db ...`."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from akari.errors import AkariError
+from akari.accounts import ADMIN, MEMBER, Accounts
+from akari.errors import AkariError, InvalidInput
 from akari.prompts import DEFAULT_STEPS, GenerationRequest
 from akari.records import GenerationRecord
 from akari.studio import Studio
@@ -116,6 +118,118 @@ def cmd_db_current(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_accounts() -> tuple[Accounts, Callable[[], None]]:
+    """Accounts on the configured database (migrated), without starting generators or workers."""
+    from akari.config import load_settings
+    from akari.db import migrate
+    from akari.db.engine import make_engine, make_session_factory
+
+    engine = make_engine(load_settings().database_url)
+    migrate.upgrade(engine)
+    return Accounts(make_session_factory(engine)), engine.dispose
+
+
+def _read_password(username: str) -> str:
+    """From a hidden prompt (asked twice) on a terminal, else the first line of standard input; never an argument,
+    which would sit in the shell history and the process list."""
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"New password for {username}: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise InvalidInput("The two passwords differ; nothing was changed.")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password.strip():
+        raise InvalidInput("No password was given (type it at the prompt, or pipe it on standard input).")
+    return password
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    accounts, close = _open_accounts()
+    try:
+        password = _read_password(args.username.strip().lower())
+        account = accounts.create_user(args.username, password, name=args.name or "", email=args.email or "",
+                                       roles=(ADMIN,) if args.admin else (MEMBER,))
+    finally:
+        close()
+    role = "administrator" if account.is_admin else "member"
+    print(f"Created {role} {account.username!r}. They can sign in now.")
+    return 0
+
+
+def cmd_users_reset_password(args: argparse.Namespace) -> int:
+    accounts, close = _open_accounts()
+    try:
+        username = accounts.get(args.username).username
+        accounts.set_password(username, _read_password(username))
+    finally:
+        close()
+    print(f"Password of {username!r} changed; any sign-in pause on it is lifted.")
+    return 0
+
+
+def cmd_users_list(_args: argparse.Namespace) -> int:
+    accounts, close = _open_accounts()
+    try:
+        rows = accounts.list()
+    finally:
+        close()
+    if not rows:
+        print("No accounts yet. Create the administrator with: python -m akari users add NAME --admin")
+        return 0
+    print(f"{'USERNAME':<24} {'ROLE':<14} {'STATE':<10} {'QUOTA':<8} NAME / EMAIL")
+    for account in rows:
+        role = "administrator" if account.is_admin else "member"
+        state = "enabled" if account.enabled else "disabled"
+        if not account.can_sign_in:
+            state = "no login"
+        quota = "default" if account.daily_quota is None else str(account.daily_quota)
+        contact = " / ".join(part for part in (account.name, account.email) if part)
+        print(f"{account.username:<24} {role:<14} {state:<10} {quota:<8} {contact}")
+    return 0
+
+
+def _set_enabled(args: argparse.Namespace, enabled: bool) -> int:
+    accounts, close = _open_accounts()
+    try:
+        username = accounts.get(args.username).username
+        accounts.set_enabled(username, enabled)
+    finally:
+        close()
+    if enabled:
+        print(f"{username!r} is enabled.")
+    else:
+        print(f"{username!r} is disabled; they are signed out at their next click.")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    return _set_enabled(args, False)
+
+
+def cmd_users_enable(args: argparse.Namespace) -> int:
+    return _set_enabled(args, True)
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from akari import demo_data
+    from akari.config import load_settings
+    from akari.db import migrate
+    from akari.db.engine import make_engine
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+        report = demo_data.fill(engine, settings.images_dir, args.rows, users=args.users, days=args.days,
+                                seed=args.seed)
+    finally:
+        engine.dispose()
+    print(f"Added {report.rows:,} demo generations by {len(report.users)} demo users over {args.days} days "
+          f"in {report.seconds:.1f} s to {settings.database_label}.")
+    print(f"Demo accounts ({', '.join(report.users)}) have no password: nobody can sign in as them.")
+    return 0
+
+
 def _steps(value: str) -> int:
     try:
         return int(value)
@@ -139,6 +253,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     retry = sub.add_parser("retry-uploads", help="upload images that were made but could not be stored")
     retry.set_defaults(func=cmd_retry_uploads)
+
+    users = sub.add_parser("users", help="accounts: add, reset a password, list, disable, enable")
+    users_sub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = users_sub.add_parser("add", help="create an account (password from a prompt or standard input)")
+    add.add_argument("username", metavar="NAME", help="3-32 characters: a-z, 0-9, dot, dash, underscore")
+    add.add_argument("--admin", action="store_true", help="make it an administrator")
+    add.add_argument("--name", help="the name shown in the app (default: the username)")
+    add.add_argument("--email", help="email address")
+    add.set_defaults(func=cmd_users_add)
+    reset = users_sub.add_parser("reset-password", help="set a new password (from a prompt or standard input)")
+    reset.add_argument("username", metavar="NAME")
+    reset.set_defaults(func=cmd_users_reset_password)
+    users_sub.add_parser("list", help="list accounts").set_defaults(func=cmd_users_list)
+    disable = users_sub.add_parser("disable", help="stop an account from signing in (ends its sessions)")
+    disable.add_argument("username", metavar="NAME")
+    disable.set_defaults(func=cmd_users_disable)
+    enable = users_sub.add_parser("enable", help="let a disabled account sign in again")
+    enable.add_argument("username", metavar="NAME")
+    enable.set_defaults(func=cmd_users_enable)
+
+    demo = sub.add_parser("demo-data", help="add synthetic generations, for demos and benchmarks")
+    demo.add_argument("--rows", type=int, required=True, help="how many generations to add (1M takes ~30 s)")
+    demo.add_argument("--users", type=int, default=8, help="how many demo users share them (1-12, default 8)")
+    demo.add_argument("--days", type=int, default=180, help="spread over the last D days (default 180)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed: the same seed gives the same rows")
+    demo.set_defaults(func=cmd_demo_data)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

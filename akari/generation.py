@@ -265,6 +265,20 @@ class GenerationService:
             report.stored.append(generation_id)
         return report
 
+    def recent_failures(self, limit: int = 50, user_id: int | None = None) -> list[GenerationRecord]:
+        """Failed attempts, newest first, with their reasons (one user's, or everyone's)."""
+        query = (
+            select(Generation, User.username)
+            .join(User)
+            .where(Generation.status == "failed")
+            .order_by(Generation.created_at.desc(), Generation.id.desc())
+            .limit(limit)
+        )
+        if user_id is not None:
+            query = query.where(Generation.user_id == user_id)
+        with self.sessions() as session:
+            return [GenerationRecord.from_row(row, name) for row, name in session.execute(query)]
+
     def pending_uploads(self) -> int:
         with self.sessions() as session:
             return session.scalar(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from akari.accounts import Accounts
 from akari.config import Settings, load_settings
 from akari.db import migrate
 from akari.db.engine import make_engine, make_session_factory
@@ -47,6 +48,7 @@ class Studio:
         self.generator = generator
         self.store = store
         self.spool = Spool(settings.spool_dir)
+        self.accounts = Accounts(self.sessions)
         self.generations = GenerationService(
             self.sessions, generator, store, self.spool, default_daily_quota=settings.default_daily_quota
         )

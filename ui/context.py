@@ -10,6 +10,9 @@ from akari.studio import Studio
 @st.cache_resource(show_spinner="Opening the studio…")
 def get_studio() -> Studio:
     """Built once per process: its worker threads outlive page reruns, so a click elsewhere loses no image."""
+    # Reading secrets.toml copies its root-level strings (CLOUDFLARE_ID, CLOUDINARY_URL...) into the environment,
+    # where the settings look; do it before the settings are read. False (no file) is fine.
+    st.secrets.load_if_toml_exists()
     return Studio.open()
 
 

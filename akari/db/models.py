@@ -1,13 +1,14 @@
-"""SQLAlchemy 2.x models: users, generations, login failures and admin preferences."""
+"""SQLAlchemy 2.x models: users, generations, usage summaries, login failures and admin preferences."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -101,6 +102,21 @@ class Generation(Base):
         Index("ix_generations_created", "created_at"),
         # Pending uploads and stuck rows.
         Index("ix_generations_status", "status"),
+        # Gallery pages in id (= time) order: one user's visible images, and the shared ones. Prompt search has its
+        # own structures (FTS5 table / GIN index), created by migration 0002 alone.
+        Index(
+            "ix_generations_gallery_user",
+            "user_id",
+            "id",
+            sqlite_where=text("status = 'succeeded' AND deleted_at IS NULL"),
+            postgresql_where=text("status = 'succeeded' AND deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_generations_gallery_public",
+            "id",
+            sqlite_where=text("is_public = 1 AND status = 'succeeded' AND deleted_at IS NULL"),
+            postgresql_where=text("is_public AND status = 'succeeded' AND deleted_at IS NULL"),
+        ),
     )
 
 
@@ -124,3 +140,20 @@ class Preference(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[object] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class UsageDaily(Base):
+    """Per UTC day and user: generations, neurons and time to image by status, steps, failure reason and time bucket.
+
+    Written only by database triggers (migration 0002), read by the usage page.
+    """
+
+    __tablename__ = "usage_daily"
+
+    dimension: Mapped[str] = mapped_column(String(8), primary_key=True)  # status | steps | reason | time
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    value: Mapped[str] = mapped_column(String(32), primary_key=True)
+    generations: Mapped[int] = mapped_column(Integer)
+    neurons: Mapped[float] = mapped_column(Float)
+    time_ms: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,597 @@
+"""Accounts in the database: credentials for sign-in, passwords, roles, quotas, registration and login throttling."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+from sqlalchemy import ColumnElement, delete, exists, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from akari import preferences
+from akari.config import Settings
+from akari.db.models import LoginFailure, User, utcnow
+from akari.errors import AuthError, ConfigError, InvalidInput, NotFound, PermissionDenied
+
+ADMIN = "admin"
+MEMBER = "member"
+ROLES = (ADMIN, MEMBER)
+
+USERNAME_RULE = "3 to 32 characters: lower-case letters, digits, dot, dash or underscore"
+_USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
+# The command line records its generations under "cli": whoever took that name would own them.
+RESERVED_USERNAMES = frozenset({"cli"})
+
+MIN_PASSWORD_CHARS = 10
+MAX_PASSWORD_BYTES = 72  # bcrypt reads no further (bcrypt 5 refuses longer input)
+PASSWORD_RULE = (
+    f"At least {MIN_PASSWORD_CHARS} characters; a passphrase of a few words is ideal. "
+    f"At most {MAX_PASSWORD_BYTES} bytes. Spaces inside are kept; spaces at the start or end are ignored."
+)
+DEFAULT_BCRYPT_ROUNDS = 12
+
+_EMAIL = re.compile(r"[a-z0-9._%+-]{1,64}@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,63}")
+_DOMAIN = re.compile(r"@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,63}")
+MAX_NAME_CHARS = 128
+
+# 5 failures within 15 minutes pause that username for 15 minutes. Attempts during a pause are refused before the
+# password is looked at and are not counted, so a pause always ends: nobody can be locked out for ever.
+LOGIN_FAILURE_LIMIT = 5
+LOGIN_WINDOW = timedelta(minutes=15)
+LOGIN_PAUSE = timedelta(minutes=15)
+
+COOKIE_KEY_FILE = "cookie_key"
+MIN_COOKIE_KEY_CHARS = 32
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The signed-in user as the database says now (enabled, roles), not as the cookie remembers."""
+
+    id: int
+    username: str
+    name: str
+    email: str
+    roles: tuple[str, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
+
+    @property
+    def role_label(self) -> str:
+        return "Administrator" if self.is_admin else "Member"
+
+
+@dataclass(frozen=True)
+class Account:
+    """One row of the admin's users table."""
+
+    id: int
+    username: str
+    name: str
+    email: str
+    roles: tuple[str, ...]
+    enabled: bool
+    can_sign_in: bool  # has a password (the command line's own account has none)
+    daily_quota: int | None  # None: the default quota
+    created_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
+
+
+@dataclass(frozen=True)
+class Registration:
+    mode: str  # closed | open | allowlist
+    allowlist: tuple[str, ...]  # emails (a@b.c) and domains (@b.c)
+
+    def allows(self, email: str) -> bool:
+        """Whether someone with this email may create their own account."""
+        if self.mode == "open":
+            return True
+        if self.mode != "allowlist":
+            return False
+        email = email.strip().lower()
+        domain = "@" + email.rpartition("@")[2]
+        return email in self.allowlist or domain in self.allowlist
+
+
+# -- rules -----------------------------------------------------------------------------------------------------------
+def normalise_username(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def username_problem(username: str) -> str | None:
+    """Why this (normalised) username cannot be used, or None."""
+    if not _USERNAME.fullmatch(username):
+        return f"A username must be {USERNAME_RULE}."
+    if username in RESERVED_USERNAMES:
+        return f"The username {username!r} is reserved for the command line."
+    return None
+
+
+def check_username(raw: str) -> str:
+    username = normalise_username(raw)
+    problem = username_problem(username)
+    if problem:
+        raise InvalidInput(problem)
+    return username
+
+
+def password_problems(password: str, username: str = "") -> list[str]:
+    """Every rule the (stripped) password breaks, in words; empty when it is fine."""
+    problems = []
+    if len(password) < MIN_PASSWORD_CHARS:
+        problems.append(f"The password must be at least {MIN_PASSWORD_CHARS} characters long.")
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        problems.append(f"The password must be at most {MAX_PASSWORD_BYTES} bytes long.")
+    if password and len(set(password)) == 1:
+        problems.append("The password must not be one character repeated.")
+    if username and password.lower() == username.lower():
+        problems.append("The password must not be the username.")
+    return problems
+
+
+def check_password(raw: str, username: str = "") -> str:
+    """The password as it will be kept (stripped, like the sign-in form does), or InvalidInput."""
+    password = raw.strip()
+    problems = password_problems(password, username)
+    if problems:
+        raise InvalidInput(" ".join(problems))
+    return password
+
+
+def check_email(raw: str, *, required: bool = False) -> str:
+    email = raw.strip().lower()
+    if not email:
+        if required:
+            raise InvalidInput("Enter an email address.")
+        return ""
+    if len(email) > 254 or not _EMAIL.fullmatch(email):
+        raise InvalidInput("That email address does not look right (expected name@example.com).")
+    return email
+
+
+def check_name(raw: str, fallback: str) -> str:
+    name = " ".join(raw.split())
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"The name must be at most {MAX_NAME_CHARS} characters.")
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise InvalidInput("The name contains characters that cannot be shown.")
+    return name or fallback
+
+
+def check_quota(quota: int | None) -> int | None:
+    if quota is not None and (not isinstance(quota, int) or quota < 0):
+        raise InvalidInput("A daily quota must be a whole number, 0 or more.")
+    return quota
+
+
+def check_roles(roles: Iterable[str]) -> list[str]:
+    chosen = [r for r in ROLES if r in set(roles)]
+    unknown = set(roles) - set(ROLES)
+    if unknown or not chosen:
+        raise InvalidInput(f"Roles must be one or more of: {', '.join(ROLES)}.")
+    return chosen
+
+
+def parse_allowlist(lines: Iterable[str]) -> list[str]:
+    """Emails and @domains, one per item; blank items ignored; refused with the first bad entry named."""
+    entries: list[str] = []
+    for raw in lines:
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry.startswith("@"):
+            if not _DOMAIN.fullmatch(entry):
+                raise InvalidInput(f"{raw.strip()!r} is not a domain: write it as @example.com.")
+        elif not _EMAIL.fullmatch(entry):
+            raise InvalidInput(f"{raw.strip()!r} is neither an email address nor an @domain.")
+        if entry not in entries:
+            entries.append(entry)
+    return entries
+
+
+# -- passwords -------------------------------------------------------------------------------------------------------
+def bcrypt_rounds() -> int:
+    """AKARI_BCRYPT_ROUNDS (4-16, default 12). Tests lower it: each round doubles the time of a hash."""
+    raw = os.environ.get("AKARI_BCRYPT_ROUNDS", "").strip()
+    if not raw:
+        return DEFAULT_BCRYPT_ROUNDS
+    if not raw.isdigit() or not 4 <= int(raw) <= 16:
+        raise ConfigError(f"AKARI_BCRYPT_ROUNDS must be a whole number from 4 to 16, not {raw!r}.")
+    return int(raw)
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(bcrypt_rounds())).decode()
+
+
+def password_matches(password: str, password_hash: str | None) -> bool:
+    if not password_hash or len(password.encode()) > MAX_PASSWORD_BYTES:
+        return False
+    try:
+        return bcrypt.checkpw(password.encode(), password_hash.encode())
+    except ValueError:  # a malformed hash in the database
+        return False
+
+
+def _looks_like_bcrypt(value: object) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}", value) is not None
+
+
+# -- the database side -----------------------------------------------------------------------------------------------
+def _can_sign_in() -> ColumnElement[bool]:
+    return User.enabled.is_(True) & User.password_hash.is_not(None)
+
+
+def _current(user: User) -> CurrentUser:
+    return CurrentUser(user.id, user.username, user.name or user.username, user.email or "", tuple(user.roles or ()))
+
+
+def _account(user: User) -> Account:
+    return Account(user.id, user.username, user.name or user.username, user.email or "", tuple(user.roles or ()),
+                   bool(user.enabled), user.password_hash is not None, user.daily_quota, user.created_at)
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == normalise_username(username)))
+    if user is None:
+        raise NotFound(f"No account is named {normalise_username(username)!r}.")
+    return user
+
+
+def _full_name(entry: dict[str, Any]) -> str:
+    return f"{entry.get('first_name') or ''} {entry.get('last_name') or ''}".strip()
+
+
+def _ensure_free(session: Session, username: str, email: str) -> None:
+    if session.scalar(select(exists().where(User.username == username))):
+        raise AuthError("That username is taken. Choose another.")
+    if email and session.scalar(select(exists().where(User.email == email))):
+        raise AuthError("An account already uses that email address.")
+
+
+def _enabled_admins(session: Session) -> list[User]:
+    return [u for u in session.scalars(select(User).where(_can_sign_in())) if ADMIN in (u.roles or [])]
+
+
+def _registration(session: Session) -> Registration:
+    return Registration(str(preferences.get(session, "registration_mode")),
+                        tuple(preferences.get(session, "registration_allowlist") or ()))
+
+
+def _throttle_key(username: str) -> str:
+    return normalise_username(username)[:64]
+
+
+def snapshot(credentials: dict[str, Any]) -> dict[str, Any]:
+    """A copy to diff against once the widgets ran (the authenticator mutates its dict in place)."""
+    return copy.deepcopy(credentials)
+
+
+class Accounts:
+    """Everything about accounts that reads or writes the database; one per studio."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    # -- reading -----------------------------------------------------------------------------------------------------
+    def is_first_run(self) -> bool:
+        """True while nobody can sign in: the app then offers to create the administrator."""
+        with self.sessions() as session:
+            return not session.scalar(select(exists().where(_can_sign_in())))
+
+    def current_user(self, username: str | None) -> CurrentUser | None:
+        """The user if they may use the app right now (exists, enabled, has a password); read on every page run."""
+        if not username:
+            return None
+        with self.sessions() as session:
+            user = session.scalar(
+                select(User).where(User.username == normalise_username(username), _can_sign_in())
+            )
+            return _current(user) if user else None
+
+    def list(self) -> list[Account]:
+        with self.sessions() as session:
+            return [_account(u) for u in session.scalars(select(User).order_by(User.username))]
+
+    def get(self, username: str) -> Account:
+        with self.sessions() as session:
+            return _account(_user(session, username))
+
+    # -- credentials for streamlit-authenticator ---------------------------------------------------------------------
+    def load_credentials(self) -> dict[str, Any]:
+        """Users who may sign in, in the authenticator's shape. A disabled user is absent: their cookie is refused."""
+        with self.sessions() as session:
+            users = session.scalars(select(User).where(_can_sign_in()).order_by(User.id)).all()
+            return {
+                "usernames": {
+                    u.username: {
+                        "email": u.email or "",
+                        "first_name": u.name or u.username,
+                        "last_name": "",
+                        "password": u.password_hash,
+                        "roles": list(u.roles or []),
+                        # Throttling lives in login_failures (with a time window), not in the library's counter.
+                        "failed_login_attempts": 0,
+                        "logged_in": False,
+                    }
+                    for u in users
+                }
+            }
+
+    def save_credentials(self, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+        """Write back what the widgets changed: registrations, passwords, names, emails. Returns the usernames.
+
+        Roles, enabled and quotas are never taken from the dict: only an admin changes those. `logged_in` and
+        `failed_login_attempts` are not kept (throttling has its own table).
+        """
+        old = before.get("usernames") or {}
+        new = after.get("usernames") or {}
+        changed: list[str] = []
+        if old == new:
+            return changed
+        with self.sessions.begin() as session:
+            for username, entry in new.items():
+                previous = old.get(username)
+                if previous is None:
+                    self._register(session, username, entry)
+                    changed.append(username)
+                    continue
+                user = session.scalar(select(User).where(User.username == username))
+                if user is None:
+                    continue
+                if entry.get("password") != previous.get("password"):
+                    if not _looks_like_bcrypt(entry.get("password")):
+                        raise AuthError("The new password could not be saved.", detail="not a bcrypt hash")
+                    user.password_hash = entry["password"]
+                if entry.get("email") != previous.get("email"):
+                    user.email = check_email(entry.get("email") or "")
+                if _full_name(entry) != _full_name(previous):
+                    user.name = check_name(_full_name(entry), user.username)
+                if session.is_modified(user):
+                    changed.append(username)
+        return changed
+
+    @staticmethod
+    def _register(session: Session, raw_username: str, entry: dict[str, Any]) -> None:
+        """A registration from the sign-in page, checked again here: the mode may have changed since the form showed."""
+        username = check_username(raw_username)
+        email = check_email(entry.get("email") or "", required=True)
+        if not _registration(session).allows(email):
+            raise AuthError("This email address may not register here. Ask your administrator for an account.")
+        if not _looks_like_bcrypt(entry.get("password")):
+            raise AuthError("The password could not be saved.", detail="not a bcrypt hash")
+        _ensure_free(session, username, email)
+        session.add(User(username=username, name=check_name(_full_name(entry), username), email=email,
+                         password_hash=entry["password"], roles=[MEMBER], enabled=True))
+
+    # -- accounts ----------------------------------------------------------------------------------------------------
+    def create_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        name: str = "",
+        email: str = "",
+        roles: Iterable[str] = (MEMBER,),
+        daily_quota: int | None = None,
+    ) -> Account:
+        """An account made by an admin (admin page or command line)."""
+        username = check_username(username)
+        password = check_password(password, username)
+        email = check_email(email)
+        account_name = check_name(name, username)
+        chosen_roles = check_roles(roles)
+        check_quota(daily_quota)
+        password_hash = hash_password(password)  # outside the transaction: bcrypt is slow on purpose
+        with self.sessions.begin() as session:
+            _ensure_free(session, username, email)
+            user = User(username=username, name=account_name, email=email, password_hash=password_hash,
+                        roles=chosen_roles, enabled=True, daily_quota=daily_quota)
+            session.add(user)
+            session.flush()
+            return _account(user)
+
+    def create_first_admin(self, username: str, password: str, *, name: str = "", email: str = "") -> Account:
+        """The administrator made on the first visit; refused once anyone can sign in."""
+        if not self.is_first_run():
+            raise AuthError("The administrator account already exists. Sign in instead.")
+        return self.create_user(username, password, name=name, email=email, roles=(ADMIN,))
+
+    def set_password(self, username: str, new_password: str) -> None:
+        """An admin's reset: no old password needed. It also lifts any sign-in pause for that user."""
+        username = self.get(username).username
+        password_hash = hash_password(check_password(new_password, username))
+        with self.sessions.begin() as session:
+            _user(session, username).password_hash = password_hash
+            session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+
+    def change_password(self, username: str, old_password: str, new_password: str) -> None:
+        """The user's own change: the current password is required."""
+        with self.sessions() as session:
+            user = _user(session, username)
+            username, current_hash = user.username, user.password_hash
+        if not password_matches(old_password.strip(), current_hash):
+            raise AuthError("The current password is wrong.")
+        new = check_password(new_password, username)
+        if new == old_password.strip():
+            raise InvalidInput("The new password is the same as the current one.")
+        password_hash = hash_password(new)
+        with self.sessions.begin() as session:
+            _user(session, username).password_hash = password_hash
+
+    def update_profile(self, username: str, *, name: str, email: str) -> Account:
+        email = check_email(email)
+        with self.sessions.begin() as session:
+            user = _user(session, username)
+            if email and session.scalar(select(exists().where(User.email == email, User.id != user.id))):
+                raise AuthError("Another account already uses that email address.")
+            user.name = check_name(name, user.username)
+            user.email = email
+            session.flush()
+            return _account(user)
+
+    def set_enabled(self, username: str, enabled: bool, *, acting: str | None = None) -> None:
+        """Disable or enable an account. A disabled user's cookie stops working at their next page run."""
+        with self.sessions.begin() as session:
+            user = _user(session, username)
+            if not enabled:
+                if acting and normalise_username(acting) == user.username:
+                    raise PermissionDenied("You cannot disable your own account.")
+                admins = _enabled_admins(session)
+                if admins == [user]:
+                    raise PermissionDenied("This is the only administrator: make someone else admin first.")
+            user.enabled = enabled
+
+    def set_roles(self, username: str, roles: Iterable[str], *, acting: str | None = None) -> None:
+        chosen = check_roles(roles)
+        with self.sessions.begin() as session:
+            user = _user(session, username)
+            if ADMIN in (user.roles or []) and ADMIN not in chosen:
+                if acting and normalise_username(acting) == user.username:
+                    raise PermissionDenied("You cannot remove your own administrator role.")
+                if _enabled_admins(session) == [user]:
+                    raise PermissionDenied("This is the only administrator: make someone else admin first.")
+            user.roles = chosen
+
+    def update(self, username: str, *, enabled: bool, roles: Iterable[str], daily_quota: int | None,
+               acting: str | None = None) -> Account:
+        """The admin's edit of one account, all or nothing, with the same safeguards as the single setters."""
+        chosen = check_roles(roles)
+        check_quota(daily_quota)
+        with self.sessions.begin() as session:
+            user = _user(session, username)
+            is_self = bool(acting) and normalise_username(acting or "") == user.username
+            losing_admin = user in _enabled_admins(session) and (not enabled or ADMIN not in chosen)
+            if is_self and not enabled:
+                raise PermissionDenied("You cannot disable your own account.")
+            if is_self and ADMIN not in chosen and ADMIN in (user.roles or []):
+                raise PermissionDenied("You cannot remove your own administrator role.")
+            if losing_admin and _enabled_admins(session) == [user]:
+                raise PermissionDenied("This is the only administrator: make someone else admin first.")
+            user.enabled, user.roles, user.daily_quota = enabled, chosen, daily_quota
+            session.flush()
+            return _account(user)
+
+    def set_daily_quota(self, username: str, quota: int | None) -> None:
+        """Generations per UTC day for this user; None follows the default."""
+        check_quota(quota)
+        with self.sessions.begin() as session:
+            _user(session, username).daily_quota = quota
+
+    def default_daily_quota(self, fallback: int) -> int:
+        """The admin's default quota, else `fallback` (the AKARI_DAILY_QUOTA setting)."""
+        with self.sessions() as session:
+            value = preferences.get(session, "default_daily_quota")
+        return fallback if value is None else int(value)
+
+    def set_default_daily_quota(self, quota: int | None) -> None:
+        """None returns to the AKARI_DAILY_QUOTA setting."""
+        check_quota(quota)
+        with self.sessions.begin() as session:
+            preferences.put(session, "default_daily_quota", quota)
+
+    # -- registration ------------------------------------------------------------------------------------------------
+    def registration(self) -> Registration:
+        with self.sessions() as session:
+            return _registration(session)
+
+    def set_registration(self, mode: str, allowlist: Iterable[str] = ()) -> Registration:
+        if mode not in preferences.REGISTRATION_MODES:
+            raise InvalidInput(f"Registration must be one of: {', '.join(preferences.REGISTRATION_MODES)}.")
+        entries = parse_allowlist(allowlist)
+        if mode == "allowlist" and not entries:
+            raise InvalidInput("Add at least one email address or @domain, or choose another registration mode.")
+        with self.sessions.begin() as session:
+            preferences.put(session, "registration_mode", mode)
+            preferences.put(session, "registration_allowlist", entries)
+        return Registration(mode, tuple(entries))
+
+    # -- login throttling --------------------------------------------------------------------------------------------
+    def login_pause(self, username: str, now: datetime | None = None) -> timedelta | None:
+        """How long this username must still wait before another attempt, or None."""
+        now = now or utcnow()
+        with self.sessions() as session:
+            times = session.scalars(
+                select(LoginFailure.at)
+                .where(LoginFailure.username == _throttle_key(username))
+                .order_by(LoginFailure.at.desc())
+                .limit(LOGIN_FAILURE_LIMIT)
+            ).all()
+        if len(times) < LOGIN_FAILURE_LIMIT or times[0] - times[-1] > LOGIN_WINDOW:
+            return None
+        remaining = times[0] + LOGIN_PAUSE - now
+        return remaining if remaining > timedelta(0) else None
+
+    def record_login_failure(self, username: str, now: datetime | None = None) -> timedelta | None:
+        """Count a failed attempt (and forget old ones). Returns the pause it started, if any."""
+        now = now or utcnow()
+        with self.sessions.begin() as session:
+            # Rows older than a window plus a pause can no longer start or extend one.
+            session.execute(delete(LoginFailure).where(LoginFailure.at < now - LOGIN_WINDOW - LOGIN_PAUSE))
+            session.add(LoginFailure(username=_throttle_key(username), at=now))
+        return self.login_pause(username, now)
+
+    def clear_login_failures(self, username: str) -> None:
+        with self.sessions.begin() as session:
+            session.execute(delete(LoginFailure).where(LoginFailure.username == _throttle_key(username)))
+
+
+# -- the cookie key --------------------------------------------------------------------------------------------------
+def cookie_key(settings: Settings, configured: str | None = None) -> str:
+    """The key that signs sign-in cookies: `configured` (secrets.toml), else AKARI_COOKIE_KEY, else a key generated
+    once under the data dir. Never a well-known default: anyone knowing the key can forge a cookie for any user."""
+    key = (configured or "").strip() or (settings.cookie_key or "").strip()
+    if key:
+        if len(key) < MIN_COOKIE_KEY_CHARS:
+            raise ConfigError(
+                f"The cookie key (cookie_key in .streamlit/secrets.toml or AKARI_COOKIE_KEY) must be at least "
+                f"{MIN_COOKIE_KEY_CHARS} characters of random text. Make one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return key
+    return _key_file(settings.data_dir / COOKIE_KEY_FILE)
+
+
+def _key_file(path: Path) -> str:
+    """Read the key file, or create it owner-only. A new key is written aside and linked into place, so nobody reads
+    half a key and two processes starting together end up with the same one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            existing: str | None = path.read_text().strip()
+        except FileNotFoundError:
+            existing = None
+        if existing and len(existing) >= MIN_COOKIE_KEY_CHARS:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+            return existing
+        key = secrets.token_urlsafe(32)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+            handle.write(key + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            if existing is None:
+                os.link(tmp, path)  # refuses if another process got there first: then use theirs
+            else:
+                os.replace(tmp, path)  # an empty or cut-short file is useless: replace it
+        except FileExistsError:
+            continue
+        finally:
+            tmp.unlink(missing_ok=True)
+        return key

@@ -1,0 +1,357 @@
+"""The gallery: a user's images and the community's, paged and searched in the database, and what owners may do."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from sqlalchemy import Select, and_, column, func, literal_column, select, table, true, update
+from sqlalchemy.orm import Session
+
+from akari.db.models import Generation, User, utcnow
+from akari.errors import InvalidInput, NotFound, PermissionDenied, StoreError
+from akari.imaging import EXTENSIONS
+from akari.records import GenerationRecord
+from akari.stores import ImageStore
+from akari.stores.local import LocalStore
+
+if TYPE_CHECKING:
+    from akari.studio import Studio
+
+log = logging.getLogger("akari.gallery")
+
+Scope = Literal["mine", "community"]
+Sort = Literal["newest", "oldest"]
+SCOPES: tuple[Scope, ...] = ("mine", "community")
+SORTS: tuple[Sort, ...] = ("newest", "oldest")
+GENERATORS = ("cloudflare", "offline")
+FAILURE_STATUSES = ("failed", "pending_upload")
+PAGE_SIZE = 24
+MAX_PAGE_SIZE = 100
+MAX_SEARCH_WORDS = 8
+MAX_ZIP_IMAGES = 50  # each image is read into memory to build the archive
+MAX_BULK_DELETE = 200
+
+# Literals, not bound parameters: the partial indexes' conditions must be visible in the SQL for the planner.
+_SUCCEEDED = Generation.status == literal_column("'succeeded'")
+_VISIBLE = and_(_SUCCEEDED, Generation.deleted_at.is_(None))
+_SHARED = Generation.is_public == true()
+# SQLite's FTS5 table (migration 0002): rowid = generations.id.
+_FTS = table("generations_fts", column("rowid"))
+_FTS_MATCH = literal_column("generations_fts").op("MATCH")
+# PostgreSQL: the same expression as the GIN index, word for word.
+_PG_DOCUMENT = func.to_tsvector(literal_column("'simple'"), Generation.prompt)
+_WORD = re.compile(r"[^\W_]+")
+
+
+class Viewer(Protocol):
+    """Whoever is looking: only the id is trusted; roles are read from the database for every change."""
+
+    @property
+    def id(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class GalleryQuery:
+    scope: Scope = "mine"
+    search: str = ""
+    favourites_only: bool = False
+    date_from: date | None = None
+    date_to: date | None = None  # inclusive
+    steps: tuple[int, ...] = ()  # empty: any
+    generator: str | None = None  # cloudflare | offline | None for both
+    sort: Sort = "newest"
+    after: int | None = None  # the last id of the previous page
+    limit: int = PAGE_SIZE
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    items: list[GenerationRecord]
+    next_after: int | None  # pass as `after` for the next page; None: this is the last page
+
+
+@dataclass(frozen=True)
+class ZipArchive:
+    data: bytes
+    count: int
+    missing: tuple[int, ...]  # ids whose files could not be read
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a search box, lower-cased; punctuation and search operators are dropped."""
+    return [w.lower() for w in _WORD.findall(text or "")][:MAX_SEARCH_WORDS]
+
+
+def _fts_query(words: Sequence[str]) -> str:
+    """Every word must appear; the last one may be unfinished (typing "light" finds "lighthouse")."""
+    return " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
+
+
+def _tsquery(words: Sequence[str]) -> str:
+    return " & ".join([*words[:-1], f"{words[-1]}:*"])
+
+
+def file_name(record: GenerationRecord) -> str:
+    """The first words of the prompt as a safe file name, with the id to keep names unique."""
+    ascii_text = unicodedata.normalize("NFKD", record.prompt).encode("ascii", "ignore").decode().lower()
+    stem = "-".join(re.findall(r"[a-z0-9]+", ascii_text)[:6])[:48].strip("-") or "akari"
+    return f"{stem}-{record.id}.{EXTENSIONS.get(record.image_format or '', 'jpg')}"
+
+
+class Gallery:
+    """Reads and changes images on behalf of a viewer; every rule is checked here, whatever the page sends."""
+
+    def __init__(self, studio: Studio) -> None:
+        self.studio = studio
+        self.sessions = studio.sessions
+        self._local = LocalStore(studio.settings.images_dir)
+
+    # -- reading -------------------------------------------------------------------------------------------------
+    def page(self, viewer: Viewer, query: GalleryQuery) -> GalleryPage:
+        """One page of thumbnails; reads at most `limit + 1` rows whatever the table's size."""
+        limit = _check_query(query)
+        newest = query.sort == "newest"
+        words = search_words(query.search)
+        conditions = [_VISIBLE, *self._filters(query)]
+        conditions.append(Generation.user_id == viewer.id if query.scope == "mine" else _SHARED)
+        stmt = select(Generation, User.username)
+        dialect = self.studio.engine.dialect.name
+        if words and dialect == "sqlite":
+            # Driven by the search index in id order: a common word stops after one page, a rare one has few ids.
+            order_key = _FTS.c.rowid
+            stmt = stmt.select_from(_FTS).join(Generation, Generation.id == _FTS.c.rowid)
+            conditions.append(_FTS_MATCH(_fts_query(words)))
+        else:
+            order_key = Generation.id
+            if words:
+                conditions.append(_PG_DOCUMENT.op("@@")(func.to_tsquery(literal_column("'simple'"), _tsquery(words))))
+        if query.after is not None:
+            conditions.append(order_key < query.after if newest else order_key > query.after)
+        stmt = (
+            stmt.join(User, User.id == Generation.user_id)
+            .where(*conditions)
+            .order_by(order_key.desc() if newest else order_key.asc())
+            .limit(limit + 1)
+        )
+        with self.sessions() as session:
+            rows = session.execute(stmt).all()
+        items = [GenerationRecord.from_row(row, name) for row, name in rows[:limit]]
+        return GalleryPage(items, items[-1].id if len(rows) > limit else None)
+
+    @staticmethod
+    def _filters(query: GalleryQuery) -> list:  # type: ignore[type-arg]
+        conditions = []
+        if query.favourites_only:
+            conditions.append(Generation.is_favourite == true())
+        if query.date_from is not None:
+            conditions.append(Generation.created_at >= datetime.combine(query.date_from, time()))
+        if query.date_to is not None:
+            conditions.append(Generation.created_at < datetime.combine(query.date_to + timedelta(days=1), time()))
+        if query.steps:
+            conditions.append(Generation.steps.in_(sorted(set(query.steps))))
+        if query.generator:
+            conditions.append(Generation.generator == query.generator)
+        return conditions
+
+    def detail(self, viewer: Viewer, generation_id: int) -> GenerationRecord:
+        """One image, if the viewer may see it: their own, a shared one, or any for an administrator."""
+        with self.sessions() as session:
+            found = session.execute(_with_owner(Generation.id == generation_id)).first()
+            if found is None or found[0].deleted_at is not None:
+                raise NotFound("That image does not exist, or it was deleted.")
+            row, username = found
+            visible = row.user_id == viewer.id or (row.is_public and row.status == "succeeded")
+            if not visible and not _actor(session, viewer).is_admin:
+                raise NotFound("That image does not exist, or it is not shared.")
+            return GenerationRecord.from_row(row, username)
+
+    def can_change(self, viewer: Viewer, record: GenerationRecord) -> bool:
+        """Whether the viewer may share, favourite or delete it (to show the buttons; the actions check again)."""
+        if record.user_id == viewer.id:
+            return True
+        with self.sessions() as session:
+            user = session.get(User, viewer.id)
+            return bool(user and user.enabled and user.is_admin)
+
+    def failures(self, viewer: Viewer, *, statuses: Iterable[str] = FAILURE_STATUSES,
+                 limit: int = 20) -> list[GenerationRecord]:
+        """The viewer's recent attempts that gave no image in the gallery, newest first, with their reasons."""
+        wanted = [s for s in statuses if s in FAILURE_STATUSES]
+        if not wanted:
+            return []
+        stmt = (
+            _with_owner(Generation.user_id == viewer.id, Generation.status.in_(wanted),
+                        Generation.deleted_at.is_(None))
+            .order_by(Generation.created_at.desc(), Generation.id.desc())
+            .limit(max(1, min(limit, MAX_PAGE_SIZE)))
+        )
+        with self.sessions() as session:
+            return [GenerationRecord.from_row(row, name) for row, name in session.execute(stmt)]
+
+    # -- images --------------------------------------------------------------------------------------------------
+    def thumbnail(self, record: GenerationRecord) -> str:
+        """What the grid shows: a Cloudinary transformation URL, or the local thumbnail's path (read it with
+        `local_file`)."""
+        return record.thumbnail_url or record.image_url or ""
+
+    def local_file(self, path: str) -> bytes:
+        """A file of the local store; anything outside the image folder is refused."""
+        return self._local.read(path)
+
+    def image_bytes(self, viewer: Viewer, generation_id: int) -> tuple[GenerationRecord, bytes]:
+        """The full image, if the viewer may see it."""
+        record = self.detail(viewer, generation_id)
+        return record, self._read(record)
+
+    def _read(self, record: GenerationRecord) -> bytes:
+        if not record.has_image:
+            raise NotFound("This generation has no image.")
+        if record.store == "local" and self.studio.store.name != "local":
+            return self._local.read(record.image_url or "")
+        return self.studio.generations.image_bytes(record)
+
+    def zip_images(self, viewer: Viewer, generation_ids: Sequence[int]) -> ZipArchive:
+        """Selected images (each one the viewer may see) in one ZIP, with their prompts and settings in a CSV."""
+        ids = _unique_ids(generation_ids, MAX_ZIP_IMAGES, "download")
+        records = [self.detail(viewer, generation_id) for generation_id in ids]
+        buffer = io.BytesIO()
+        missing: list[int] = []
+        manifest = io.StringIO()
+        writer = csv.writer(manifest)
+        writer.writerow(["file", "id", "prompt", "steps", "seed", "model", "created_at", "by"])
+        # Images are already compressed: storing them is as small and much faster than deflating.
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+            for record in records:
+                try:
+                    data = self._read(record)
+                except (NotFound, StoreError) as exc:
+                    log.warning("zip: image %s unreadable: %s", record.id, exc.log_line())
+                    missing.append(record.id)
+                    continue
+                name = file_name(record)
+                archive.writestr(name, data)
+                writer.writerow([name, record.id, _spreadsheet_safe(record.prompt), record.steps, record.seed,
+                                 record.model, record.created_at.isoformat(sep=" ", timespec="seconds"),
+                                 record.username])
+            archive.writestr("prompts.csv", manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+        return ZipArchive(buffer.getvalue(), len(records) - len(missing), tuple(missing))
+
+    # -- changing ------------------------------------------------------------------------------------------------
+    def set_shared(self, viewer: Viewer, generation_id: int, shared: bool) -> GenerationRecord:
+        """Share to (or take back from) the community gallery."""
+        return self._change(viewer, generation_id, is_public=bool(shared))
+
+    def set_favourite(self, viewer: Viewer, generation_id: int, favourite: bool) -> GenerationRecord:
+        return self._change(viewer, generation_id, is_favourite=bool(favourite))
+
+    def _change(self, viewer: Viewer, generation_id: int, **values: bool) -> GenerationRecord:
+        with self.sessions.begin() as session:
+            row, username = self._owned(session, viewer, [generation_id])[0]
+            if row.status != "succeeded":
+                raise InvalidInput("Only finished images can be shared or marked as favourites.")
+            for name, value in values.items():
+                setattr(row, name, value)
+            session.flush()
+            return GenerationRecord.from_row(row, username)
+
+    def delete(self, viewer: Viewer, generation_id: int) -> None:
+        """Delete one image: its stored files, then its place in every gallery. Owner or administrator only."""
+        self._delete(viewer, [generation_id], own_only=False)
+
+    def delete_many(self, viewer: Viewer, generation_ids: Sequence[int]) -> int:
+        """Delete several of the viewer's own images; if any is not theirs, nothing is deleted."""
+        ids = _unique_ids(generation_ids, MAX_BULK_DELETE, "delete")
+        return self._delete(viewer, ids, own_only=True)
+
+    def _delete(self, viewer: Viewer, ids: Sequence[int], *, own_only: bool) -> int:
+        with self.sessions() as session:
+            owned = self._owned(session, viewer, ids, own_only=own_only)
+            records = [GenerationRecord.from_row(row, name) for row, name in owned]
+        for record in records:
+            if record.status != "succeeded":
+                raise InvalidInput("Only finished images can be deleted.")
+        deleted: list[int] = []
+        try:
+            # Files first: if the store refuses, the image stays listed and the user can try again, rather than
+            # vanishing from the app while its file lives on at a public URL.
+            for record in records:
+                self._delete_files(record)
+                deleted.append(record.id)
+        finally:
+            if deleted:
+                with self.sessions.begin() as session:
+                    session.execute(
+                        update(Generation)
+                        .where(Generation.id.in_(deleted), Generation.deleted_at.is_(None))
+                        .values(deleted_at=utcnow(), is_public=False, is_favourite=False)
+                    )
+        return len(deleted)
+
+    def _delete_files(self, record: GenerationRecord) -> None:
+        if not record.image_key:
+            return  # demo rows share their pictures: there is no file of this image's own to remove
+        store: ImageStore = self._local if record.store == "local" else self.studio.store
+        if record.store != store.name:
+            raise StoreError(f"This image is kept on {record.store}, which this server is not set up to reach.",
+                             reason="store_config", retryable=False)
+        store.delete(record.image_key)
+
+    def _owned(self, session: Session, viewer: Viewer, ids: Sequence[int], *,
+               own_only: bool = False) -> list[tuple[Generation, str]]:
+        """The rows, if the viewer may change every one of them; otherwise PermissionDenied and nothing changes."""
+        rows = session.execute(_with_owner(Generation.id.in_(ids), Generation.deleted_at.is_(None))).all()
+        if len(rows) != len(set(ids)):
+            raise NotFound("That image does not exist, or it was deleted.")
+        actor = _actor(session, viewer)
+        for row, _name in rows:
+            if row.user_id != actor.id and (own_only or not actor.is_admin):
+                raise PermissionDenied("You can only change or delete your own images.")
+        by_id = {row.id: (row, name) for row, name in rows}
+        return [by_id[i] for i in ids]
+
+
+def _with_owner(*conditions: object) -> Select[tuple[Generation, str]]:
+    return select(Generation, User.username).join(User, User.id == Generation.user_id).where(*conditions)
+
+
+def _actor(session: Session, viewer: Viewer) -> User:
+    """The viewer as the database knows them now: a disabled or removed account may change nothing."""
+    user = session.get(User, viewer.id)
+    if user is None or not user.enabled:
+        raise PermissionDenied("Your account is disabled. Ask your administrator.")
+    return user
+
+
+def _check_query(query: GalleryQuery) -> int:
+    if query.scope not in SCOPES:
+        raise InvalidInput(f"Pick one of the galleries: {', '.join(SCOPES)}.")
+    if query.sort not in SORTS:
+        raise InvalidInput(f"Sort by one of: {', '.join(SORTS)}.")
+    if query.generator is not None and query.generator not in GENERATORS:
+        raise InvalidInput(f"The image source must be one of: {', '.join(GENERATORS)}.")
+    if query.date_from and query.date_to and query.date_from > query.date_to:
+        raise InvalidInput("The start date is after the end date.")
+    return max(1, min(int(query.limit), MAX_PAGE_SIZE))
+
+
+def _unique_ids(ids: Sequence[int], most: int, action: str) -> list[int]:
+    unique = list(dict.fromkeys(int(i) for i in ids))
+    if not unique:
+        raise InvalidInput(f"Select at least one image to {action}.")
+    if len(unique) > most:
+        raise InvalidInput(f"You can {action} up to {most} images at a time; you selected {len(unique)}.")
+    return unique
+
+
+def _spreadsheet_safe(text: str) -> str:
+    """Spreadsheets run cells that start with = + - @ as formulas: a prompt must stay text."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

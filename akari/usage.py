@@ -1,0 +1,426 @@
+"""Usage figures from the per-day summaries the database keeps, and the generation log as CSV, for one user or all."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, case, func, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from akari.db.models import Generation, UsageDaily, User
+from akari.errors import InvalidInput, PermissionDenied
+from akari.generation import COUNTED_STATUSES, start_of_day_utc
+from akari.pricing import FREE_NEURONS_PER_DAY, dollars_for
+
+if TYPE_CHECKING:
+    from akari.gallery import Viewer
+    from akari.studio import Studio
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 3660
+CSV_CHUNK_ROWS = 5_000
+# Time-to-image buckets, as migration 0002 defines them: 100 ms wide below 10 s, 1 s wide to 120 s, then open.
+FINE_LIMIT_MS, FINE_WIDTH_MS = 10_000, 100
+COARSE_LIMIT_MS, COARSE_WIDTH_MS = 120_000, 1_000
+OPEN_BUCKET = 210
+SUCCESS_STATUSES = ("succeeded", "pending_upload")  # an image was made (a pending one is stored later)
+CSV_COLUMNS = ("id", "created_at", "user", "status", "prompt", "steps", "seed", "generator", "model", "store",
+               "neurons", "dollars", "generate_ms", "store_ms", "total_ms", "error_reason", "error_code",
+               "error_message", "shared", "favourite", "deleted")
+
+
+@dataclass(frozen=True)
+class UsageFilter:
+    date_from: date
+    date_to: date  # inclusive, UTC days
+    user_id: int | None = None  # None: everyone (administrators only)
+
+    @classmethod
+    def last_days(cls, days: int = DEFAULT_DAYS, user_id: int | None = None, today: date | None = None) -> UsageFilter:
+        today = today or start_of_day_utc().date()
+        return cls(today - timedelta(days=days - 1), today, user_id)
+
+
+@dataclass(frozen=True)
+class Headline:
+    generations: int
+    succeeded: int  # an image was made
+    failed: int
+    median_ms: float | None  # time to image, from the summaries' 100 ms buckets
+    p95_ms: float | None
+    neurons: float
+    billable_neurons: float | None  # above the account's free daily allowance; only for everyone's figures
+    today_used: int
+    today_quota: int | None  # None for everyone's figures
+
+    @property
+    def success_rate(self) -> float | None:
+        finished = self.succeeded + self.failed
+        return self.succeeded / finished if finished else None
+
+    @property
+    def dollars(self) -> float:
+        return dollars_for(self.neurons)
+
+    @property
+    def billable_dollars(self) -> float | None:
+        return None if self.billable_neurons is None else dollars_for(self.billable_neurons)
+
+
+@dataclass(frozen=True)
+class DayStatus:
+    day: date
+    status: str
+    generations: int
+    neurons: float
+
+
+@dataclass(frozen=True)
+class TimeBucket:
+    start_ms: int
+    end_ms: int | None  # None: the open bucket at the end
+    generations: int
+
+
+@dataclass(frozen=True)
+class Count:
+    label: str  # a failure reason, or a steps value
+    generations: int
+    neurons: float = 0.0
+
+
+@dataclass(frozen=True)
+class UserUsage:
+    user_id: int
+    username: str
+    generations: int
+    succeeded: int
+    failed: int
+    neurons: float
+
+    @property
+    def dollars(self) -> float:
+        return dollars_for(self.neurons)
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    filter: UsageFilter
+    headline: Headline
+    per_day: list[DayStatus]
+    time_to_image: list[TimeBucket]
+    failure_reasons: list[Count]
+    steps: list[Count]
+    per_user: list[UserUsage] = field(default_factory=list)  # everyone's figures only
+
+
+def bucket_bounds(bucket: int) -> tuple[int, int | None]:
+    """(start, end) in milliseconds of a time-to-image bucket."""
+    if bucket < FINE_LIMIT_MS // FINE_WIDTH_MS:
+        return bucket * FINE_WIDTH_MS, (bucket + 1) * FINE_WIDTH_MS
+    if bucket < OPEN_BUCKET:
+        start = FINE_LIMIT_MS + (bucket - FINE_LIMIT_MS // FINE_WIDTH_MS) * COARSE_WIDTH_MS
+        return start, start + COARSE_WIDTH_MS
+    return COARSE_LIMIT_MS, None
+
+
+def percentile(buckets: list[TimeBucket], q: float) -> float | None:
+    """The q-th quantile (0-1): found in the bucket that holds it, placed as if that bucket's values were spread
+    evenly across it (each at the middle of its share)."""
+    total = sum(b.generations for b in buckets)
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0
+    for bucket in buckets:
+        if bucket.generations <= 0:
+            continue
+        if seen + bucket.generations >= rank:
+            if bucket.end_ms is None:
+                return float(bucket.start_ms)
+            share = min(max((rank - seen - 0.5) / bucket.generations, 0.0), 1.0)
+            return bucket.start_ms + share * (bucket.end_ms - bucket.start_ms)
+        seen += bucket.generations
+    return float(buckets[-1].start_ms)
+
+
+class Usage:
+    """Figures for one user (anyone, for themselves) or for everyone and any user (administrators)."""
+
+    def __init__(self, studio: Studio) -> None:
+        self.studio = studio
+        self.sessions = studio.sessions
+
+    def users(self, viewer: Viewer) -> list[tuple[int, str]]:
+        """(id, username) of everyone with generations, for an administrator's picker."""
+        with self.sessions() as session:
+            self._check(session, viewer, None)
+            rows = session.execute(select(User.id, User.username).order_by(User.username))
+            return [(uid, name) for uid, name in rows]
+
+    def report(self, viewer: Viewer, usage_filter: UsageFilter) -> UsageReport:
+        """Every figure of the usage page; each is a GROUP BY over a few thousand summary rows."""
+        _check_dates(usage_filter)
+        with self.sessions() as session:
+            self._check(session, viewer, usage_filter.user_id)
+            per_day = self._per_day(session, usage_filter)
+            buckets = self._time_buckets(session, usage_filter)
+            reasons = [Count(str(v), int(n)) for v, n in session.execute(
+                self._summed("reason", usage_filter).order_by(func.sum(UsageDaily.generations).desc()))]
+            steps = sorted((Count(str(v), int(n), float(neurons or 0)) for v, n, neurons in session.execute(
+                self._summed("steps", usage_filter, UsageDaily.neurons))), key=lambda c: int(c.label))
+            per_user = self._per_user(session, usage_filter) if usage_filter.user_id is None else []
+            today_used, today_quota = self._today(session, usage_filter.user_id)
+        statuses: dict[str, int] = {}
+        neurons_by_day: dict[date, float] = {}
+        for row in per_day:
+            statuses[row.status] = statuses.get(row.status, 0) + row.generations
+            neurons_by_day[row.day] = neurons_by_day.get(row.day, 0.0) + row.neurons
+        neurons = sum(neurons_by_day.values())
+        headline = Headline(
+            generations=sum(statuses.values()),
+            succeeded=sum(statuses.get(s, 0) for s in SUCCESS_STATUSES),
+            failed=statuses.get("failed", 0),
+            median_ms=percentile(buckets, 0.5),
+            p95_ms=percentile(buckets, 0.95),
+            neurons=neurons,
+            # The free allowance is per account and per day, so it only means something for everyone's figures.
+            billable_neurons=sum(max(0.0, n - FREE_NEURONS_PER_DAY) for n in neurons_by_day.values())
+            if usage_filter.user_id is None else None,
+            today_used=today_used,
+            today_quota=today_quota,
+        )
+        return UsageReport(usage_filter, headline, per_day, buckets, reasons, steps, per_user)
+
+    # -- queries ---------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _summed(dimension: str, usage_filter: UsageFilter, *extra: object):  # type: ignore[no-untyped-def]
+        conditions = [
+            UsageDaily.dimension == dimension,
+            UsageDaily.day >= usage_filter.date_from,
+            UsageDaily.day <= usage_filter.date_to,
+        ]
+        if usage_filter.user_id is not None:
+            conditions.append(UsageDaily.user_id == usage_filter.user_id)
+        columns = [UsageDaily.value, func.sum(UsageDaily.generations)]
+        columns += [func.sum(c) for c in extra]  # type: ignore[arg-type]
+        return (
+            select(*columns)
+            .where(*conditions)
+            .group_by(UsageDaily.value)
+            .having(func.sum(UsageDaily.generations) != 0)
+        )
+
+    def _per_day(self, session: Session, usage_filter: UsageFilter) -> list[DayStatus]:
+        conditions = [
+            UsageDaily.dimension == "status",
+            UsageDaily.day >= usage_filter.date_from,
+            UsageDaily.day <= usage_filter.date_to,
+        ]
+        if usage_filter.user_id is not None:
+            conditions.append(UsageDaily.user_id == usage_filter.user_id)
+        stmt = (
+            select(UsageDaily.day, UsageDaily.value, func.sum(UsageDaily.generations), func.sum(UsageDaily.neurons))
+            .where(*conditions)
+            .group_by(UsageDaily.day, UsageDaily.value)
+            .having(func.sum(UsageDaily.generations) != 0)
+            .order_by(UsageDaily.day, UsageDaily.value)
+        )
+        return [DayStatus(_as_date(day), status, int(n), float(neurons or 0))
+                for day, status, n, neurons in session.execute(stmt)]
+
+    def _time_buckets(self, session: Session, usage_filter: UsageFilter) -> list[TimeBucket]:
+        counts = {int(v): int(n) for v, n in session.execute(self._summed("time", usage_filter))}
+        buckets = []
+        for bucket in sorted(counts):
+            start, end = bucket_bounds(bucket)
+            buckets.append(TimeBucket(start, end, counts[bucket]))
+        return buckets
+
+    def _per_user(self, session: Session, usage_filter: UsageFilter) -> list[UserUsage]:
+        generations = func.sum(UsageDaily.generations)
+        stmt = (
+            select(
+                UsageDaily.user_id,
+                User.username,
+                generations,
+                func.sum(case((UsageDaily.value.in_(SUCCESS_STATUSES), UsageDaily.generations), else_=0)),
+                func.sum(case((UsageDaily.value == "failed", UsageDaily.generations), else_=0)),
+                func.sum(UsageDaily.neurons),
+            )
+            .join(User, User.id == UsageDaily.user_id)
+            .where(
+                UsageDaily.dimension == "status",
+                UsageDaily.day >= usage_filter.date_from,
+                UsageDaily.day <= usage_filter.date_to,
+            )
+            .group_by(UsageDaily.user_id, User.username)
+            .having(generations != 0)
+            .order_by(generations.desc(), User.username)
+        )
+        return [UserUsage(uid, name, int(n), int(ok or 0), int(bad or 0), float(neurons or 0))
+                for uid, name, n, ok, bad, neurons in session.execute(stmt)]
+
+    def _today(self, session: Session, user_id: int | None) -> tuple[int, int | None]:
+        """Generations counted against quotas today: one user's (with their quota), or everyone's."""
+        if user_id is not None:
+            service = self.studio.generations
+            user = session.get(User, user_id)
+            quota = service.quota_for(session, user) if user is not None else None
+            return service.used_today(session, user_id), quota
+        # From the summaries: on the table itself the planner may walk the status index over every row.
+        used = session.scalar(
+            select(func.sum(UsageDaily.generations)).where(
+                UsageDaily.dimension == "status",
+                UsageDaily.day == start_of_day_utc().date(),
+                UsageDaily.value.in_(COUNTED_STATUSES),
+            )
+        )
+        return int(used or 0), None
+
+    def _check(self, session: Session, viewer: Viewer, user_id: int | None) -> None:
+        """Members see their own figures; administrators see everyone's. Roles come from the database."""
+        user = session.get(User, viewer.id)
+        if user is None or not user.enabled:
+            raise PermissionDenied("Your account is disabled. Ask your administrator.")
+        if user_id != viewer.id and not user.is_admin:
+            raise PermissionDenied("Only administrators can see other people's usage.")
+
+    # -- the generation log ------------------------------------------------------------------------------------------
+    def log_size(self, viewer: Viewer, usage_filter: UsageFilter) -> int:
+        """How many rows the CSV export would have (from the summaries: no scan)."""
+        _check_dates(usage_filter)
+        with self.sessions() as session:
+            self._check(session, viewer, usage_filter.user_id)
+            return sum(int(n) for _v, n in session.execute(self._summed("status", usage_filter)))
+
+    def csv_chunks(self, viewer: Viewer, usage_filter: UsageFilter, chunk_rows: int = CSV_CHUNK_ROWS) -> Iterator[str]:
+        """The filtered generation log as CSV text, a chunk of rows at a time: memory stays flat at any size."""
+        _check_dates(usage_filter)
+        with self.sessions() as session:
+            self._check(session, viewer, usage_filter.user_id)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        yield out.getvalue()
+        start = datetime.combine(usage_filter.date_from, time())
+        end = datetime.combine(usage_filter.date_to + timedelta(days=1), time())
+        cursor: tuple[datetime, int] | None = None
+        while True:
+            # Keyset paging on (created_at, id) along the created_at index: each chunk is one short index range.
+            conditions = [Generation.created_at >= start, Generation.created_at < end]
+            if usage_filter.user_id is not None:
+                conditions.append(Generation.user_id == usage_filter.user_id)
+            if cursor is not None:
+                conditions.append(tuple_(Generation.created_at, Generation.id) > tuple_(*cursor))
+            stmt = (
+                select(Generation, User.username)
+                .join(User, User.id == Generation.user_id)
+                .where(*conditions)
+                .order_by(Generation.created_at, Generation.id)
+                .limit(chunk_rows)
+            )
+            with self.sessions() as session:
+                rows = session.execute(stmt).all()
+            if not rows:
+                return
+            out = io.StringIO()
+            writer = csv.writer(out)
+            for row, username in rows:
+                writer.writerow(_csv_row(row, username))
+            yield out.getvalue()
+            last = rows[-1][0]
+            cursor = (last.created_at, last.id)
+            if len(rows) < chunk_rows:
+                return
+
+
+def _csv_row(row: Generation, username: str) -> list[object]:
+    total = None if row.generate_ms is None else row.generate_ms + (row.store_ms or 0)
+    return [
+        row.id,
+        row.created_at.isoformat(sep=" ", timespec="seconds"),
+        _spreadsheet_safe(username),
+        row.status,
+        _spreadsheet_safe(row.prompt),
+        row.steps,
+        row.seed,
+        row.generator,
+        row.model,
+        row.store,
+        round(row.neurons or 0.0, 2),
+        f"{dollars_for(row.neurons or 0.0):.6f}",
+        row.generate_ms,
+        row.store_ms,
+        total,
+        row.error_reason,
+        row.error_code,
+        _spreadsheet_safe(row.error_message or ""),
+        int(bool(row.is_public)),
+        int(bool(row.is_favourite)),
+        int(row.deleted_at is not None),
+    ]
+
+
+def _spreadsheet_safe(value: str) -> str:
+    """Spreadsheets run cells that start with = + - @ as formulas: text from users must stay text."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _check_dates(usage_filter: UsageFilter) -> None:
+    if usage_filter.date_from > usage_filter.date_to:
+        raise InvalidInput("The start date is after the end date.")
+    if (usage_filter.date_to - usage_filter.date_from).days > MAX_DAYS:
+        raise InvalidInput(f"Pick a range of at most {MAX_DAYS:,} days.")
+
+
+def _as_date(value: object) -> date:
+    # SQLite hands back text when a column is read through an aggregate's GROUP BY.
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+# -- keeping the summaries in step outside the triggers (bulk loads) -------------------------------------------------
+_BUCKET_SQL = ("CASE WHEN {ms} < 10000 THEN {ms} / 100 WHEN {ms} < 120000 THEN 100 + ({ms} - 10000) / 1000 "
+               "ELSE 210 END")
+
+
+def add_to_summaries(connection: Connection, after_id: int = 0) -> None:
+    """Add the rows with id > after_id to the summaries, for loaders that bypass the triggers (demo data)."""
+    sqlite = connection.dialect.name == "sqlite"
+    day = "substr(created_at, 1, 10)" if sqlite else "CAST(created_at AS date)"
+    as_text = "TEXT" if sqlite else "varchar"
+    ms = "(generate_ms + coalesce(store_ms, 0))"
+    timed = "status = 'succeeded' AND generate_ms IS NOT NULL"
+    bucket = f"CASE WHEN {timed} THEN {_BUCKET_SQL.format(ms=ms)} END"
+    # One pass over the new rows into a small cube, then each dimension is summed from the cube.
+    connection.execute(text(
+        f"CREATE TEMPORARY TABLE usage_cube AS SELECT user_id, {day} AS day, status, steps, "
+        f"coalesce(error_reason, 'unknown') AS reason, {bucket} AS bucket, count(*) AS n, "
+        f"sum(neurons) AS neurons, sum(CASE WHEN {timed} THEN {ms} ELSE 0 END) AS ms "
+        f"FROM generations WHERE id > :after "
+        f"GROUP BY user_id, {day}, status, steps, coalesce(error_reason, 'unknown'), {bucket}"
+    ), {"after": after_id})
+    selects = (
+        "SELECT 'status', user_id, day, status, sum(n), sum(neurons), 0 FROM usage_cube WHERE true "
+        "GROUP BY user_id, day, status",
+        f"SELECT 'steps', user_id, day, CAST(steps AS {as_text}), sum(n), sum(neurons), 0 FROM usage_cube WHERE true "
+        "GROUP BY user_id, day, steps",
+        "SELECT 'reason', user_id, day, reason, sum(n), sum(neurons), 0 FROM usage_cube WHERE status = 'failed' "
+        "GROUP BY user_id, day, reason",
+        f"SELECT 'time', user_id, day, CAST(bucket AS {as_text}), sum(n), sum(neurons), sum(ms) FROM usage_cube "
+        "WHERE bucket IS NOT NULL GROUP BY user_id, day, bucket",
+    )
+    for select_sql in selects:
+        # WHERE in every SELECT: SQLite needs it to tell the SELECT apart from the ON CONFLICT clause.
+        connection.execute(text(
+            "INSERT INTO usage_daily AS u (dimension, user_id, day, value, generations, neurons, time_ms) "
+            f"{select_sql} ON CONFLICT (dimension, user_id, day, value) DO UPDATE SET "
+            "generations = u.generations + excluded.generations, neurons = u.neurons + excluded.neurons, "
+            "time_ms = u.time_ms + excluded.time_ms"
+        ))
+    connection.execute(text("DROP TABLE usage_cube"))

@@ -1,0 +1,437 @@
+"""The Generate page: an image from a prompt, its progress and result, and every refusal in the user's words."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from sqlalchemy import func, select
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from akari.db.models import Generation
+from akari.errors import StoreError
+from akari.history import recent_prompts
+from akari.prompts import MAX_PROMPT_CHARS
+from akari.records import GenerationRecord
+from akari.studio import Studio
+from tests.fakes.cloudinary_fixtures import fake_cloudinary  # noqa: F401  (fixture)
+from tests.fakes.cloudinary_server import FakeCloudinary
+from tests.fakes.workers_ai import FakeWorkersAI
+from tests.fakes.workers_ai_fixtures import fake_workers_ai  # noqa: F401  (fixture)
+from ui import generate_view as view
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+PAGE = str(ROOT / "pages" / "generate.py")
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Studio]]:
+    """Empty caches (they are shared by every AppTest in the process) and close every studio the page opened."""
+    monkeypatch.setenv("AKARI_BCRYPT_ROUNDS", "4")
+    opened: list[Studio] = []
+    real_open = Studio.open.__func__  # type: ignore[attr-defined]
+
+    def recording_open(cls: type[Studio], *args: object, **kwargs: object) -> Studio:
+        studio = real_open(cls, *args, **kwargs)
+        opened.append(studio)
+        return studio
+
+    monkeypatch.setattr(Studio, "open", classmethod(recording_open))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    PagesManager.uses_pages_directory = None
+    yield opened
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    PagesManager.uses_pages_directory = None
+    for studio in opened:
+        studio.close()
+
+
+@pytest.fixture
+def studio(fresh_streamlit: list[Studio]) -> Studio:
+    """The database with one member, ada; the page opens its own studio on the same settings."""
+    opened = Studio.open()
+    opened.accounts.create_user("ada", PASSWORD, name="Ada Lovelace")
+    return opened
+
+
+def signed_in_page(username: str = "ada") -> AppTest:
+    """The page run as a signed-in user, seeded the way the sign-in leaves the session."""
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = username
+    return at.run()
+
+
+def generate(at: AppTest, prompt: str, **settings: object) -> AppTest:
+    at.text_area(key="gen_prompt").input(prompt)
+    for key, value in settings.items():
+        at.session_state[key] = value
+    return at.button(key="gen_submit").click().run()
+
+
+def finished(at: AppTest, studio: Studio) -> GenerationRecord:
+    """Wait for the background job (it runs in the page's studio: watch the row), then rerun the page as the
+    progress poll would."""
+    generation_id = at.session_state["gen_generation_id"]
+    deadline = time.monotonic() + 30
+    record = studio.generations.get(generation_id)
+    while not record.is_done:
+        assert time.monotonic() < deadline, f"generation {generation_id} still {record.status}"
+        time.sleep(0.05)
+        record = studio.generations.get(generation_id)
+    at.run()
+    assert not at.exception, at.exception
+    return record
+
+
+def rows(studio: Studio) -> list[Generation]:
+    with studio.sessions() as session:
+        return list(session.scalars(select(Generation).order_by(Generation.id)))
+
+
+def errors(at: AppTest) -> str:
+    return "\n".join(e.value for e in at.error)
+
+
+def test_an_offline_image_is_generated_shown_and_recorded(studio: Studio) -> None:
+    at = signed_in_page()
+    assert not at.exception, at.exception
+    assert at.button(key="gen_submit").disabled is False
+    assert at.session_state["gen_steps"] == 4 and at.session_state["gen_seed"] is None
+    assert at.toggle(key="gen_public").value is False
+
+    at = generate(at, "a purple nebula over snowy mountains", gen_steps=3)
+    assert not errors(at)
+    record = finished(at, studio)
+
+    assert record.status == "succeeded" and record.steps == 3 and not record.is_public
+    [row] = rows(studio)
+    assert row.status == "succeeded" and row.prompt == "a purple nebula over snowy mountains"
+    assert len(at.image) == 1
+    captions = " ".join(c.value for c in at.caption)
+    assert f"seed {record.seed}" in captions and "3 steps" in captions
+    assert "Offline sketch — not AI output" in captions
+    assert any("Offline sketch — not AI output" in m.value for m in at.markdown)  # the badge over the image
+    assert [c.value for c in at.code] == ["a purple nebula over snowy mountains"]
+    download = at.get("download_button")[0].proto
+    assert download.label == "Download"
+    assert "199 of 200 generations left today" in at.get("progress")[0].proto.text.replace("*", "")
+
+
+def test_the_button_is_disabled_while_a_generation_runs(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = signed_in_page()
+    gate = threading.Event()
+    real_run = studio.generations.run.__func__  # type: ignore[attr-defined]
+
+    def held_run(service: object, generation_id: int) -> None:
+        gate.wait(10)
+        real_run(service, generation_id)
+
+    monkeypatch.setattr(type(studio.generations), "run", held_run)
+    at = generate(at, "a lighthouse at dusk")
+    assert at.button(key="gen_submit").disabled is True
+    assert at.button(key="gen_submit").proto.label == "Generating…"
+    assert at.status[0].label.startswith(("Queued", "Generating…")), "progress is shown while the job runs"
+    assert at.status[0].icon == "spinner"
+    at.text_area(key="gen_prompt").input("another prompt").run()  # typing meanwhile keeps it disabled
+    assert at.button(key="gen_submit").disabled is True
+    assert len(rows(studio)) == 1
+    gate.set()
+    finished(at, studio)
+    assert at.button(key="gen_submit").disabled is False
+    assert len(at.image) == 1
+
+
+@pytest.mark.skipif(
+    any(not (ROOT / "pages" / f"{name}.py").exists() for name in ("gallery", "usage", "account", "admin")),
+    reason="app.py lists pages that are not written yet",
+)
+def test_the_result_and_the_form_survive_a_visit_to_another_page(studio: Studio) -> None:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = "ada"
+    at.run()
+    at = generate(at, "a fox in the snow", gen_steps=6, gen_seed=77)
+    record = finished(at, studio)
+    at.text_area(key="gen_prompt").input("half-written next idea").run()
+
+    at.switch_page("pages/account.py").run()
+    assert not at.exception, at.exception
+    assert not at.image
+    at.switch_page("pages/generate.py").run()
+
+    assert f"#{record.id}" in " ".join(c.value for c in at.caption)
+    assert len(at.image) == 1
+    assert at.text_area(key="gen_prompt").value == "half-written next idea"
+    assert (at.slider(key="gen_steps").value, at.number_input(key="gen_seed").value) == (6, 77)
+
+
+def test_another_users_generation_is_never_shown(studio: Studio) -> None:
+    studio.accounts.create_user("bob", PASSWORD)
+    at = signed_in_page()
+    at = generate(at, "ada's private idea")
+    finished(at, studio)
+    bob = AppTest.from_file(PAGE, default_timeout=30)
+    bob.session_state["authentication_status"] = True
+    bob.session_state["username"] = "bob"
+    bob.session_state["gen_generation_id"] = at.session_state["gen_generation_id"]
+    bob.run()
+    assert not bob.image
+    assert "ada's private idea" not in [c.value for c in bob.code]
+
+
+def test_style_is_applied_and_the_final_prompt_is_shown(studio: Studio) -> None:
+    at = signed_in_page()
+    at.text_area(key="gen_prompt").input("a quiet harbour")
+    at.selectbox(key="gen_style").select("Watercolour").run()
+    expected = "a quiet harbour, delicate watercolour painting, soft washes, paper texture"
+    assert expected in [c.value for c in at.code]
+    at.button(key="gen_submit").click().run()
+    record = finished(at, studio)
+    assert record.prompt == expected
+
+
+def test_a_fixed_seed_is_used_and_run_again_repeats_the_settings(studio: Studio) -> None:
+    at = signed_in_page()
+    at = generate(at, "a red kite", gen_seed=1234, gen_steps=2, gen_public=True)
+    first = finished(at, studio)
+    assert (first.seed, first.steps, first.is_public) == (1234, 2, True)
+
+    at.session_state["gen_seed"] = None
+    at.button(key="gen_again").click().run()
+    again = finished(at, studio)
+    assert again.id != first.id
+    assert (again.prompt, again.seed, again.steps, again.is_public) == ("a red kite", 1234, 2, True)
+    assert at.number_input(key="gen_seed").value == 1234
+
+
+def test_keep_this_seed_fixes_the_seed_for_the_next_image(studio: Studio) -> None:
+    at = signed_in_page()
+    at = generate(at, "a paper boat")
+    record = finished(at, studio)
+    assert at.number_input(key="gen_seed").value is None
+    at.button(key="gen_keep_seed").click().run()
+    assert at.number_input(key="gen_seed").value == record.seed
+    at.button(key="gen_seed_random").click().run()
+    assert at.number_input(key="gen_seed").value is None
+
+
+def test_values_prefilled_by_the_gallery_are_honoured(studio: Studio) -> None:
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = "ada"
+    at.session_state["gen_prompt"] = "an old prompt, watercolour"
+    at.session_state["gen_steps"] = 7
+    at.session_state["gen_seed"] = 42
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="gen_prompt").value == "an old prompt, watercolour"
+    assert at.slider(key="gen_steps").value == 7
+    assert at.number_input(key="gen_seed").value == 42
+    assert "**86.4** neurons" in " ".join(m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ("", "Write a prompt first"),
+        ("   \n\t ", "Write a prompt first"),
+        ("x" * MAX_PROMPT_CHARS, "the limit is 2,048"),  # the box stops at the limit; the style goes past it
+        ("a cat\x00 on a mat", "invisible control characters"),
+        ("a cat\x1b[31m", "invisible control characters"),
+    ],
+    ids=["empty", "whitespace", "too-long", "nul", "escape"],
+)
+def test_a_bad_prompt_is_refused_with_a_reason_and_nothing_is_recorded(
+    studio: Studio, prompt: str, message: str
+) -> None:
+    at = signed_in_page()
+    at.session_state["gen_prompt"] = prompt
+    at.session_state["gen_style"] = "Photograph"
+    at.button(key="gen_submit").click().run()
+    assert message in errors(at).replace("\\", "")
+    assert "Check your prompt" in errors(at)
+    assert rows(studio) == []
+    assert "gen_generation_id" not in at.session_state
+
+
+def test_a_style_around_an_empty_prompt_is_still_an_empty_prompt(studio: Studio) -> None:
+    at = signed_in_page()
+    at.session_state["gen_style"] = "Anime"
+    at.button(key="gen_submit").click().run()
+    assert "Write a prompt first" in errors(at)
+    assert rows(studio) == []
+
+
+def test_a_used_up_quota_is_refused_before_any_call_and_the_button_is_disabled(studio: Studio) -> None:
+    studio.accounts.set_daily_quota("ada", 0)
+    at = signed_in_page()
+    assert "0 of 0 generations left today" in at.get("progress")[0].proto.text.replace("*", "")
+    assert at.button(key="gen_submit").disabled is True
+    assert "resets at 00:00 UTC" in " ".join(c.value for c in at.caption)
+    assert rows(studio) == []
+
+
+def test_the_quota_refusal_from_the_core_is_shown_in_the_users_words(studio: Studio) -> None:
+    studio.accounts.set_daily_quota("ada", 1)
+    at = signed_in_page()
+    at = generate(at, "the first of the day")
+    finished(at, studio)
+    assert "0 of 1 generation left today" in at.get("progress")[0].proto.text.replace("*", "")
+    assert at.button(key="gen_submit").disabled is True
+    # The button is disabled; "Run again" is the other way to submit, and the core refuses it.
+    at.button(key="gen_again").click().run()
+    assert "Daily limit reached" in errors(at)
+    assert "used all 1 of today's generations" in errors(at).replace("\\", "")
+    assert len(rows(studio)) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "title", "icon", "advice"),
+    [
+        (3030, "Refused by the safety filter", ":material/shield:", "rephrasing it"),
+        (3036, "daily image allowance is used up", ":material/hourglass_bottom:", "shared by everyone"),
+        (10000, "refused the studio's credentials", ":material/key_off:", "not something you did"),
+    ],
+    ids=["safety-filter", "daily-allocation", "bad-token"],
+)
+def test_each_provider_refusal_reads_differently(
+    fake_workers_ai: FakeWorkersAI,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    title: str,
+    icon: str,
+    advice: str,
+) -> None:
+    for name, value in fake_workers_ai.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AKARI_MAX_RETRIES", "0")
+    studio = Studio.open()
+    studio.accounts.create_user("ada", PASSWORD)
+    fake_workers_ai.fail_next(code)
+    at = signed_in_page()
+    at = generate(at, "a prompt the service refuses")
+    record = finished(at, studio)
+
+    assert record.status == "failed"
+    [shown] = at.error
+    assert title in shown.value and advice in shown.value.replace("\\", "")
+    assert shown.icon == icon
+    assert not at.image
+    assert at.button(key="gen_again") is not None
+    assert at.get("download_button") == [] or not list(at.get("download_button"))
+
+
+def test_an_image_waiting_for_upload_is_shown_with_a_reassurance(
+    studio: Studio, fresh_streamlit: list[Studio], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = signed_in_page()
+    page_studio = fresh_streamlit[-1]  # the one the page opened, after the test's own
+    monkeypatch.setattr(page_studio.generations.store, "save", _failing_save)
+    at = generate(at, "a kept image")
+    record = finished(at, studio)
+    assert record.status == "pending_upload"
+    assert len(at.image) == 1
+    assert "kept safely" in " ".join(w.value for w in at.warning)
+
+
+def _failing_save(*_args: object, **_kwargs: object) -> None:
+    raise StoreError("The image store is unavailable.", detail="HTTP 503")
+
+
+def test_recent_prompts_are_listed_newest_first_and_one_click_reuses_them(studio: Studio) -> None:
+    at = signed_in_page()
+    assert at.expander[-1].label == "Recent prompts"
+    for prompt in ("first idea", "second idea", "first idea"):
+        at = generate(at, prompt)
+        finished(at, studio)
+    user_id = studio.user_id("ada")
+    assert recent_prompts(studio.sessions, user_id) == ["first idea", "second idea"]
+    shown = [t.value for t in at.text]
+    assert shown.index("first idea") < shown.index("second idea")
+
+    at.text_area(key="gen_prompt").input("something else")
+    at.button(key="recent_1").click().run()
+    assert at.text_area(key="gen_prompt").value == "second idea"
+    assert at.selectbox(key="gen_style").value == "None"
+
+
+def test_prompts_are_shown_as_plain_text_never_markdown(studio: Studio) -> None:
+    prompt = "**bold** [link](http://x.test) <b>html</b> :red[alarm] $x^2$"
+    at = signed_in_page()
+    at = generate(at, prompt)
+    finished(at, studio)
+    assert prompt in [c.value for c in at.code]  # st.code: never interpreted
+    assert prompt in [t.value for t in at.text]  # the recent list: st.text
+    assert all(prompt not in m.value for m in at.markdown)
+
+
+def test_download_name_comes_from_the_prompt_and_the_type_from_the_bytes() -> None:
+    record = _record(prompt="A Purple Nebula, over the Mountains! at night", image_format="jpeg", id=7)
+    assert view.download_name(record) == "a-purple-nebula-over-the-mountains-7.jpg"
+    assert view.download_name(_record(prompt="猫 🐈", image_format="png", id=8)) == "akari-8.png"
+    assert view.slug("../../etc/passwd") == "etc-passwd"
+
+
+def _record(**changes: object) -> GenerationRecord:
+    base = dict(
+        id=1, user_id=1, username="ada", prompt="p", steps=4, seed=1, model="m", generator="offline", store="local",
+        status="succeeded", error_reason=None, error_code=None, error_message=None, image_key=None, image_url=None,
+        thumbnail_url=None, image_format="png", width=1024, height=1024, bytes=1, neurons=0.0, generate_ms=1,
+        store_ms=1, is_public=False, is_favourite=False, created_at=datetime(2026, 1, 1), finished_at=None,
+        deleted=False,
+    )
+    base.update(changes)
+    return GenerationRecord(**base)  # type: ignore[arg-type]
+
+
+def test_generate_with_the_fake_workers_ai_and_cloudinary(
+    fake_workers_ai: FakeWorkersAI,  # noqa: F811
+    fake_cloudinary: FakeCloudinary,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in fake_workers_ai.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CLOUDINARY_URL", fake_cloudinary.cloudinary_url)
+    studio = Studio.open()
+    studio.accounts.create_user("ada", PASSWORD)
+    at = signed_in_page()
+    captions = " ".join(c.value for c in at.caption)
+    assert "FLUX.1 [schnell]" in captions and "Cloudinary" in captions
+
+    at = generate(at, "a purple nebula", gen_seed=99)
+    record = finished(at, studio)
+    assert record.status == "succeeded" and record.generator == "cloudflare" and record.store == "cloudinary"
+    assert record.seed == 99 and record.neurons == pytest.approx(57.6)
+    assert [r.json["seed"] for r in fake_workers_ai.runs()] == [99]
+    [image] = at.image
+    assert record.image_url and record.image_url.startswith(fake_cloudinary.base_url)
+    assert image.proto.imgs[0].url == record.image_url  # the browser loads it from Cloudinary directly
+    assert "Offline sketch" not in " ".join(c.value for c in at.caption)
+    download = at.get("download_button")[0].proto
+    assert download.label == "Download"
+    assert view.mime_type(record) == "image/jpeg" and view.download_name(record) == f"a-purple-nebula-{record.id}.jpg"
+    with studio.sessions() as session:
+        assert session.scalar(select(func.count(Generation.id))) == 1
+
+
+def test_every_kind_of_failure_has_its_own_title_and_icon() -> None:
+    styles = [*view.ERROR_STYLES.values(), view.DEFAULT_ERROR]
+    assert len({s.title for s in styles}) == len(styles)
+    assert len({s.icon for s in styles}) == len(styles)
+    from akari.generators.cloudflare import ERROR_CODES
+
+    unstyled = {reason for reason in ERROR_CODES.values() if reason not in view.ERROR_STYLES}
+    assert unstyled <= {"bad_request"}, "a provider failure a user can act on needs its own title"

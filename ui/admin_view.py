@@ -1,0 +1,242 @@
+"""The Admin page's sections: users, sign-up and quotas, backend health, pending uploads and recent failures."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import streamlit as st
+
+from akari import admin
+from akari.accounts import ADMIN, MEMBER, Account, CurrentUser
+from akari.errors import AkariError
+from akari.preferences import REGISTRATION_MODES
+from ui.context import get_studio
+from ui.text import plain
+
+log = logging.getLogger("akari.ui")
+
+NOTICE_KEY = "admin_notice"  # a success message carried over the rerun that refreshes the tables
+FAILURES_SHOWN = 50
+MODE_LABELS = {
+    "closed": "Closed: only administrators create accounts",
+    "open": "Open: anyone who can reach the app may sign up",
+    "allowlist": "Invited: only the emails and @domains listed below",
+}
+
+
+def _done(message: str) -> None:
+    st.session_state[NOTICE_KEY] = message
+    st.rerun()
+
+
+def page(user: CurrentUser) -> None:
+    st.title("🛠️ Admin")
+    if notice := st.session_state.pop(NOTICE_KEY, None):
+        st.success(notice)
+    # Keyed, so a button inside a tab (Check connection, Retry now) does not bring the reader back to the first tab.
+    tabs = ["Users", "Sign-up and quotas", "Backends", "Failures"]
+    users, signup, backends, failures = st.tabs(tabs, key="admin_tab")
+    with users:
+        accounts = get_studio().accounts.list()
+        users_table(accounts)
+        add_user_form()
+        manage_user(accounts, user)
+    with signup:
+        signup_form()
+    with backends:
+        backend_health()
+        pending_uploads()
+    with failures:
+        recent_failures()
+
+
+def users_table(accounts: list[Account]) -> None:
+    today = admin.generations_today(get_studio().sessions)
+    rows = [
+        {
+            "Username": a.username,
+            "Name": a.name,
+            "Email": a.email,
+            "Role": "Administrator" if a.is_admin else "Member",
+            "State": ("Enabled" if a.enabled else "Disabled") if a.can_sign_in else "No password",
+            "Daily quota": "default" if a.daily_quota is None else str(a.daily_quota),
+            "Used today": today.get(a.id, 0),
+            "Created": a.created_at,
+        }
+        for a in accounts
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="admin_users_table")
+
+
+def _quota_input(label: str, key: str, value: int | None, default: int) -> int | None:
+    raw = st.number_input(label, min_value=0, step=1, value=value, key=key, placeholder=f"default ({default})",
+                          help="Generations per UTC day. Leave empty for the default.")
+    return None if raw is None else int(raw)
+
+
+def _default_quota() -> int:
+    studio = get_studio()
+    return studio.accounts.default_daily_quota(studio.settings.default_daily_quota)
+
+
+def add_user_form() -> None:
+    # Cleared on submit: a password typed for someone else should not stay on the screen.
+    with st.expander("Add a user"), st.form("admin_new_user", clear_on_submit=True):
+        left, right = st.columns(2)
+        username = left.text_input("Username", key="admin_new_username", help="3-32 characters: a-z, 0-9, . - _")
+        name = right.text_input("Name", key="admin_new_name")
+        email = left.text_input("Email (optional)", key="admin_new_email")
+        with right:
+            quota = _quota_input("Daily quota", "admin_new_quota", None, _default_quota())
+        password = left.text_input("Password", type="password", key="admin_new_password",
+                                   help="At least 10 characters. Tell it to them in person; they can change it.")
+        repeat = right.text_input("Repeat the password", type="password", key="admin_new_repeat")
+        make_admin = st.checkbox("Administrator", key="admin_new_admin")
+        submitted = st.form_submit_button("Create the account", key="admin_new_submit", type="primary")
+    if not submitted:
+        return
+    if password != repeat:
+        st.error("The two passwords differ.")
+        return
+    try:
+        account = get_studio().accounts.create_user(username, password, name=name, email=email,
+                                                    roles=(ADMIN,) if make_admin else (MEMBER,), daily_quota=quota)
+    except AkariError as exc:
+        st.error(plain(exc.message))
+        return
+    _done(f"Created the account {account.username}.")
+
+
+def manage_user(accounts: list[Account], acting: CurrentUser) -> None:
+    st.subheader("Change a user")
+    if not accounts:
+        return
+    by_name = {a.username: a for a in accounts}
+    username = st.selectbox("User", list(by_name), key="admin_user")
+    if username is None:
+        return
+    account = by_name[username]
+    settings, password = st.columns(2, gap="large")
+    with settings, st.form(f"admin_edit_{username}"):
+        # Keys carry the username: each user's form starts from that user's values.
+        enabled = st.toggle("Can sign in (enabled)", value=account.enabled, key=f"admin_edit_enabled_{username}")
+        is_admin = st.checkbox("Administrator", value=account.is_admin, key=f"admin_edit_admin_{username}")
+        quota = _quota_input("Daily quota", f"admin_edit_quota_{username}", account.daily_quota, _default_quota())
+        save = st.form_submit_button("Save changes", key=f"admin_edit_submit_{username}", type="primary")
+    if save:
+        try:
+            get_studio().accounts.update(username, enabled=enabled, roles=(ADMIN,) if is_admin else (MEMBER,),
+                                         daily_quota=quota, acting=acting.username)
+        except AkariError as exc:
+            st.error(plain(exc.message))
+        else:
+            _done(f"Saved the changes to {username}.")
+    with password, st.form(f"admin_reset_{username}", clear_on_submit=True):
+        new = st.text_input("New password", type="password", key=f"admin_reset_password_{username}",
+                            autocomplete="new-password")
+        repeat = st.text_input("Repeat it", type="password", key=f"admin_reset_repeat_{username}",
+                               autocomplete="new-password")
+        reset = st.form_submit_button("Reset the password", key=f"admin_reset_submit_{username}")
+    if reset:
+        if new != repeat:
+            st.error("The two passwords differ.")
+            return
+        try:
+            get_studio().accounts.set_password(username, new)
+        except AkariError as exc:
+            st.error(plain(exc.message))
+        else:
+            _done(f"The password of {username} is reset; any sign-in pause on it is lifted.")
+
+
+def signup_form() -> None:
+    studio = get_studio()
+    current = studio.accounts.registration()
+    with st.form("admin_registration"):
+        mode = st.radio("Who may create an account", REGISTRATION_MODES, index=REGISTRATION_MODES.index(current.mode),
+                        format_func=MODE_LABELS.__getitem__, key="admin_registration_mode")
+        allowlist = st.text_area("Invited emails and @domains, one per line", value="\n".join(current.allowlist),
+                                 key="admin_registration_allowlist", placeholder="ana@example.com\n@example.org")
+        stored_default = studio.accounts.default_daily_quota(studio.settings.default_daily_quota)
+        default_quota = st.number_input(
+            "Default daily quota", min_value=0, step=1, value=stored_default, key="admin_default_quota",
+            help=f"For users without their own (the AKARI_DAILY_QUOTA setting: {studio.settings.default_daily_quota}).",
+        )
+        submitted = st.form_submit_button("Save", key="admin_registration_submit", type="primary")
+    if not submitted:
+        return
+    try:
+        studio.accounts.set_registration(mode, allowlist.splitlines())
+        studio.accounts.set_default_daily_quota(int(default_quota))
+    except AkariError as exc:
+        st.error(plain(exc.message))
+        return
+    _done("Sign-up and quota settings saved.")
+
+
+def _check(label: str, check: object, key: str) -> None:
+    if not st.button("Check connection", key=key):
+        return
+    with st.spinner(f"Checking {label}…"):
+        try:
+            status = check()  # type: ignore[operator]
+        except AkariError as exc:
+            log.warning("%s check failed: %s", label, exc.log_line())
+            st.error(plain(exc.message), icon="❌")
+        except Exception as exc:  # a backend bug must still read as a result, not crash the admin page
+            log.exception("%s check crashed", label)
+            st.error(f"The check itself failed ({type(exc).__name__}). See the server log.", icon="❌")
+        else:
+            st.success(plain(str(status)), icon="✅")
+
+
+def backend_health() -> None:
+    studio = get_studio()
+    backends = studio.backends
+    generator, store = st.columns(2, gap="large")
+    with generator:
+        st.subheader("Image generator")
+        st.text(backends.generator)
+        _check("the image generator", studio.generator.check, "admin_check_generator")
+    with store:
+        st.subheader("Image store")
+        st.text(backends.store)
+        _check("the image store", studio.store.check, "admin_check_store")
+    st.caption(f"Database: {plain(backends.database)}")
+
+
+def pending_uploads() -> None:
+    st.subheader("Images waiting for upload")
+    generations = get_studio().generations
+    st.metric("Waiting", generations.pending_uploads())
+    st.caption("Made and paid for, but the store refused them; they are kept on the server until uploaded.")
+    if st.button("Retry now", key="admin_retry_uploads"):
+        with st.spinner("Uploading…"):
+            report = generations.retry_uploads()
+        message = (f"Uploaded {len(report.stored)}; still waiting {len(report.still_pending)}; "
+                   f"lost {len(report.missing)}.")
+        if report.still_pending or report.missing:
+            st.warning(message)
+            for generation_id, reason in report.still_pending.items():
+                st.text(f"#{generation_id}: {reason}")
+        else:
+            _done(message)
+
+
+def recent_failures() -> None:
+    st.subheader("Recent failures, everyone")
+    rows = [
+        {
+            "When (UTC)": r.created_at,
+            "User": r.username,
+            "Reason": r.error_reason or "error",
+            "Message": r.error_message or "",
+            "Prompt": r.prompt,
+        }
+        for r in get_studio().generations.recent_failures(limit=FAILURES_SHOWN)
+    ]
+    if not rows:
+        st.info("No failed generations.")
+        return
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="admin_failures_table")
