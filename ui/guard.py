@@ -106,6 +106,14 @@ def _cookie_user(service: SignInService) -> CurrentUser | None:
     return None  # not reached
 
 
+NAVIGATION = (
+    ("pages/generate.py", "Generate", ":material/auto_awesome:"),
+    ("pages/gallery.py", "Gallery", ":material/photo_library:"),
+    ("pages/usage.py", "Usage", ":material/bar_chart:"),
+    ("pages/account.py", "Account", ":material/person:"),
+)
+
+
 def _request_logout() -> None:
     st.session_state[_LOGOUT_REQUESTED] = True
 
@@ -113,6 +121,11 @@ def _request_logout() -> None:
 def sidebar(user: CurrentUser) -> None:
     """Who is signed in, their role, Logout, and which backends the studio uses; the same on every page."""
     with st.sidebar:
+        for path, title, icon in NAVIGATION:
+            st.page_link(path, label=title, icon=icon)
+        if user.is_admin:
+            st.page_link("pages/admin.py", label="Admin", icon=":material/admin_panel_settings:")
+        st.divider()
         st.text(user.name)
         st.caption(f"{user.role_label} · {plain(user.username)}")
         st.button("Log out", key=LOGOUT_KEY, on_click=_request_logout, width="stretch")

@@ -1,0 +1,323 @@
+"""The whole product in a real browser: sign-in, generate, gallery, sharing, usage, errors, deep links, bytes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Response, expect
+
+from tests.e2e.servers import ROOT, AppServer
+from tests.fakes.cloudinary_server import FakeCloudinary
+from tests.fakes.workers_ai import FakeWorkersAI
+from ui.signin import COOKIE_NAME as COOKIE
+
+ADMIN, ADMIN_PASSWORD = "ada", "correct horse battery"
+MEMBER, MEMBER_PASSWORD = "bea", "staple paper clouds"
+PAGES = ["generate", "gallery", "usage", "account", "admin"]
+THUMBNAIL = "c_fill,f_auto,h_384,q_auto,w_384"
+
+expect.set_options(timeout=20_000)
+
+
+def cli(server: AppServer, *args: str, stdin: str | None = None) -> str:
+    """The command line against the app's own database and providers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CLOUDINARY_", "AKARI_"))}
+    env.update({"AKARI_DATA_DIR": str(server.data_dir), "AKARI_BCRYPT_ROUNDS": "4", **server.env})
+    result = subprocess.run([sys.executable, "-m", "akari", *args], cwd=ROOT, env=env, input=stdin,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def sign_in(page: Page, server: AppServer, username: str, password: str, path: str = "generate") -> None:
+    page.goto(f"{server.url}/{path}")
+    page.get_by_role("textbox", name="Username", exact=True).fill(username)
+    page.get_by_role("textbox", name="Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    wait_for_cookie(page, present=True)
+
+
+def wait_for_cookie(page: Page, present: bool, timeout: float = 10.0) -> None:
+    """The sign-in cookie is written by a component in the page, a moment after the page shows the user."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(c["name"] == COOKIE for c in page.context.cookies()) == present:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the sign-in cookie was {'never set' if present else 'not deleted'}")
+
+
+def shot(page: Page, folder: Path, name: str) -> None:
+    page.wait_for_timeout(400)  # let images and charts settle
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def key(page: Page, widget_key: str):
+    """Streamlit marks every keyed element with the class st-key-<key>."""
+    return page.locator(f".st-key-{widget_key}")
+
+
+@pytest.fixture(scope="module")
+def accounts(app_server: AppServer) -> AppServer:
+    cli(app_server, "users", "add", ADMIN, "--admin", "--name", "Ada Admin", stdin=ADMIN_PASSWORD + "\n")
+    cli(app_server, "users", "add", MEMBER, "--name", "Bea Member", stdin=MEMBER_PASSWORD + "\n")
+    return app_server
+
+
+@pytest.fixture
+def admin_page(page: Page, accounts: AppServer) -> Page:
+    sign_in(page, accounts, ADMIN, ADMIN_PASSWORD)
+    return page
+
+
+@pytest.fixture
+def member_page(browser: Browser, accounts: AppServer) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    sign_in(page, accounts, MEMBER, MEMBER_PASSWORD)
+    yield page
+    context.close()
+
+
+def generate_in_ui(page: Page, server: AppServer, prompt: str) -> None:
+    page.goto(f"{server.url}/generate")
+    page.get_by_role("textbox", name="Prompt").fill(prompt)
+    page.get_by_role("button", name="Generate", exact=True).click()
+
+
+# 7. Logged out, every URL shows only the sign-in, even on a server nobody has opened yet.
+def test_deep_links_on_a_fresh_server_show_only_the_sign_in(fresh_server: AppServer, page: Page,
+                                                            screenshots: Path) -> None:
+    cli(fresh_server, "users", "add", "zed", "--admin", stdin="long enough password\n")
+    for path in PAGES:
+        page.goto(f"{fresh_server.url}/{path}")
+        expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+        expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+        expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
+        for content in ("Prompt", "Search prompts", "Generations"):
+            expect(page.get_by_text(content, exact=True)).to_have_count(0)
+    shot(page, screenshots, "signed-out")
+
+
+# 1. Fresh install: the first-run form, sign in, the cookie survives a reload, logging out ends it.
+def test_first_run_sign_in_reload_and_log_out(fresh_server: AppServer, page: Page, screenshots: Path) -> None:
+    page.goto(fresh_server.url)
+    shot(page, screenshots, "first-run")
+    for name, value in (("Username", "root"), ("Your name", "Rita Root"), ("Password", "a long passphrase"),
+                        ("Repeat the password", "a long passphrase")):
+        page.get_by_role("textbox", name=name, exact=True).fill(value)
+    page.get_by_role("button", name="Create the administrator").click()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    sign_in(page, fresh_server, "root", "a long passphrase")
+    expect(page.get_by_text("Rita Root")).to_be_visible()
+
+    page.reload()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    wait_for_cookie(page, present=False)
+    page.reload()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+
+
+def test_a_wrong_password_is_refused(accounts: AppServer, page: Page) -> None:
+    page.goto(f"{accounts.url}/generate")
+    page.get_by_role("textbox", name="Username", exact=True).fill(ADMIN)
+    page.get_by_role("textbox", name="Password", exact=True).fill("not the password")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_text("Wrong username or password", exact=False)).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+
+
+# 2. Generate with the fakes: progress, image, download; then it is in the gallery as a thumbnail.
+def test_generate_shows_progress_the_image_and_downloads_it(admin_page: Page, accounts: AppServer,
+                                                            workers_ai: FakeWorkersAI, cloudinary: FakeCloudinary,
+                                                            screenshots: Path, tmp_path: Path) -> None:
+    page = admin_page
+    workers_ai.delay_next(1.5)  # long enough to see the progress
+    generate_in_ui(page, accounts, "a purple nebula over a lighthouse")
+    expect(page.get_by_text("Generating", exact=False).first).to_be_visible()
+    download_button = page.get_by_role("button", name="Download")
+    expect(download_button).to_be_visible()
+    shot(page, screenshots, "generate-result")
+
+    with page.expect_download() as caught:
+        download_button.click()
+    download = caught.value
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    assert saved.suffix == ".jpg"
+    assert "nebula" in saved.name
+    assert saved.read_bytes()[:3] == b"\xff\xd8\xff"
+    assert workers_ai.runs()[-1].json["prompt"] == "a purple nebula over a lighthouse"
+
+    loaded: list[str] = []
+    page.on("response", lambda r: loaded.append(r.url) if r.request.resource_type == "image" else None)
+    page.goto(f"{accounts.url}/gallery")
+    expect(page.get_by_text("a purple nebula over a lighthouse").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    cloud_images = [url for url in loaded if url.startswith(cloudinary.base_url)]
+    assert cloud_images and all(THUMBNAIL in url for url in cloud_images), cloud_images
+
+
+# 3. Gallery: search, filter, detail, share, favourite, delete.
+def test_gallery_search_detail_share_favourite_and_delete(admin_page: Page, accounts: AppServer,
+                                                          cloudinary: FakeCloudinary, screenshots: Path) -> None:
+    made = {}
+    for prompt in ("a red fox in snow", "a quiet harbour at dawn", "a red kite over hills"):
+        made[prompt] = json.loads(cli(accounts, "generate", prompt, "--user", ADMIN, "--json"))
+    page = admin_page
+    page.goto(f"{accounts.url}/gallery")
+    expect(page.get_by_text("a quiet harbour at dawn").first).to_be_visible()
+    shot(page, screenshots, "gallery-full")
+
+    search = page.get_by_role("textbox", name="Search prompts")
+    search.fill("red")
+    search.press("Enter")
+    expect(page.get_by_text("a quiet harbour at dawn")).to_have_count(0)
+    expect(page.get_by_text("a red fox in snow").first).to_be_visible()
+    expect(page.get_by_text("a red kite over hills").first).to_be_visible()
+    search.fill("fox")
+    search.press("Enter")
+    expect(page.get_by_text("a red kite over hills")).to_have_count(0)
+
+    fox = made["a red fox in snow"]
+    key(page, f"gallery_open_{fox['id']}").get_by_role("button").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text(str(fox["seed"]), exact=False).first).to_be_visible()
+    shot(page, screenshots, "gallery-detail")
+    dialog.get_by_role("button", name="Share").click()
+    expect(page.get_by_text("Shared with the community", exact=False).first).to_be_visible()
+    page.get_by_role("dialog").get_by_role("button", name="Favourite").click()
+    expect(page.get_by_role("dialog").get_by_role("button", name="Unfavourite")).to_be_visible()
+
+    harbour = made["a quiet harbour at dawn"]
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    search.fill("harbour")
+    search.press("Enter")
+    key(page, f"gallery_open_{harbour['id']}").get_by_role("button").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete it").click()
+    expect(page.get_by_text("a quiet harbour at dawn")).to_have_count(0)
+    public_ids = {upload.public_id for upload in cloudinary.uploads.values()}
+    deleted_key = harbour["url"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    assert not any(pid.endswith(deleted_key) for pid in public_ids)
+
+
+# 4. A second user sees what was shared, cannot delete it, and never sees private images.
+def test_a_member_sees_shared_images_but_cannot_change_them(member_page: Page, accounts: AppServer,
+                                                            screenshots: Path) -> None:
+    shared = json.loads(cli(accounts, "generate", "a shared sunrise", "--user", ADMIN, "--public", "--json"))
+    private = json.loads(cli(accounts, "generate", "a private diary sketch", "--user", ADMIN, "--json"))
+    page = member_page
+    page.goto(f"{accounts.url}/gallery")
+    expect(page.get_by_text("Your images will appear here", exact=False)).to_be_visible()
+    shot(page, screenshots, "gallery-empty-member")
+    page.get_by_text("Community", exact=True).click()
+    expect(page.get_by_text("a shared sunrise").first).to_be_visible()
+    expect(page.get_by_text("a private diary sketch")).to_have_count(0)
+    key(page, f"gallery_open_{shared['id']}").get_by_role("button").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("button", name="Download")).to_be_visible()
+    expect(dialog.get_by_role("button", name="Delete", exact=True)).to_have_count(0)
+    expect(dialog.get_by_role("button", name="Share")).to_have_count(0)
+    shot(page, screenshots, "member-community-detail")
+
+    page.goto(f"{accounts.url}/gallery?id={private['id']}")
+    page.wait_for_timeout(1500)
+    expect(page.get_by_text("a private diary sketch")).to_have_count(0)
+    expect(page.get_by_role("link", name="Admin")).to_have_count(0)
+    page.goto(f"{accounts.url}/admin")
+    expect(page.get_by_text("Users", exact=True)).to_have_count(0)
+
+
+# 5. Usage shows what was made; the CSV export downloads and parses.
+def test_usage_shows_the_generations_and_exports_csv(admin_page: Page, accounts: AppServer, screenshots: Path,
+                                                    tmp_path: Path) -> None:
+    cli(accounts, "generate", "a usage check of a nebula", "--user", ADMIN)
+    page = admin_page
+    page.goto(f"{accounts.url}/usage")
+    expect(page.get_by_test_id("stMetric").first).to_be_visible()
+    expect(page.get_by_text("Generations", exact=True).first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    shot(page, screenshots, "usage-admin")
+    export = key(page, "usage_export").get_by_role("button")
+    with page.expect_download() as caught:
+        export.click()
+    saved = tmp_path / "usage.csv"
+    caught.value.save_as(saved)
+    rows = list(csv.DictReader(io.StringIO(saved.read_text())))
+    assert rows
+    assert any("nebula" in " ".join(row.values()) for row in rows)
+
+
+# 6. Provider errors read as sentences, the app keeps working, and the failures are listed with reasons.
+@pytest.mark.parametrize(
+    ("arrange", "words"),
+    [
+        (lambda fake: fake.fail_next(3030, message="AiError: Input prompt contains NSFW content"), "safety filter"),
+        (lambda fake: fake.fail_next(3040, times=5), "busy"),
+        (lambda fake: fake.delay_next(3.0, times=4), "took too long"),
+    ],
+    ids=["safety-filter", "capacity", "timeout"],
+)
+def test_provider_errors_are_explained_and_the_app_keeps_working(admin_page: Page, accounts: AppServer,
+                                                                 workers_ai: FakeWorkersAI, screenshots: Path,
+                                                                 arrange, words: str, request) -> None:
+    page = admin_page
+    arrange(workers_ai)
+    generate_in_ui(page, accounts, f"an error case {request.node.callspec.id}")
+    expect(page.get_by_text(words, exact=False).first).to_be_visible()
+    shot(page, screenshots, f"error-{request.node.callspec.id}")
+    workers_ai.reset()
+    generate_in_ui(page, accounts, "a calm lake after the error")
+    expect(page.get_by_role("button", name="Download")).to_be_visible()
+    page.goto(f"{accounts.url}/gallery")
+    page.get_by_text("Recent failures").click()
+    expect(page.get_by_text(f"an error case {request.node.callspec.id}").first).to_be_visible()
+
+
+# 8. Bytes: a gallery page of 24 images loads thumbnails only.
+def test_a_full_gallery_page_loads_thumbnails_only(browser: Browser, accounts: AppServer,
+                                                   cloudinary: FakeCloudinary, screenshots: Path) -> None:
+    cli(accounts, "users", "add", "cam", stdin="camera obscura box\n")
+    originals = 0
+    for n in range(24):
+        made = json.loads(cli(accounts, "generate", f"study number {n}", "--user", "cam", "--json"))
+        originals += made.get("bytes") or 0
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    sign_in(page, accounts, "cam", "camera obscura box")
+    loaded: dict[str, int] = {}
+
+    def count(response: Response) -> None:
+        if response.request.resource_type == "image":
+            loaded[response.url] = len(response.body())
+
+    page.on("response", count)
+    page.goto(f"{accounts.url}/gallery")
+    expect(page.get_by_text("study number 0").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1000)
+    shot(page, screenshots, "gallery-24")
+    thumbs = {url: size for url, size in loaded.items() if THUMBNAIL in url}
+    full = [url for url in loaded if url.startswith(cloudinary.base_url) and THUMBNAIL not in url]
+    context.close()
+    assert len(thumbs) == 24 and not full
+    original_bytes = sum(len(u.data) for u in cloudinary.uploads.values() if "study" in u.fields.get("context", ""))
+    print(f"\ngallery page of 24: thumbnails {sum(thumbs.values()):,} bytes; "
+          f"the originals would weigh {original_bytes:,} bytes")
