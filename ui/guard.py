@@ -10,6 +10,7 @@ import logging
 
 import jwt
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit_authenticator.utilities import LoginError
 
@@ -112,6 +113,18 @@ NAVIGATION = (
     ("pages/usage.py", "Usage", ":material/bar_chart:"),
     ("pages/account.py", "Account", ":material/person:"),
 )
+ADMIN_LINK = ("pages/admin.py", "Admin", ":material/admin_panel_settings:")
+
+
+def _menu(user: CurrentUser) -> None:
+    """Links to the pages this person may open; absent when a page runs on its own (no navigation to link to)."""
+    links = [*NAVIGATION, *([ADMIN_LINK] if user.is_admin else [])]
+    try:
+        for path, title, icon in links:
+            st.page_link(path, label=title, icon=icon)
+    except StreamlitPageNotFoundError:
+        return
+    st.divider()
 
 
 def _request_logout() -> None:
@@ -121,11 +134,7 @@ def _request_logout() -> None:
 def sidebar(user: CurrentUser) -> None:
     """Who is signed in, their role, Logout, and which backends the studio uses; the same on every page."""
     with st.sidebar:
-        for path, title, icon in NAVIGATION:
-            st.page_link(path, label=title, icon=icon)
-        if user.is_admin:
-            st.page_link("pages/admin.py", label="Admin", icon=":material/admin_panel_settings:")
-        st.divider()
+        _menu(user)
         st.text(user.name)
         st.caption(f"{user.role_label} · {plain(user.username)}")
         st.button("Log out", key=LOGOUT_KEY, on_click=_request_logout, width="stretch")
