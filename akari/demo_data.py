@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import Engine, select, text
 
 from akari.db.engine import make_session_factory
@@ -26,6 +26,7 @@ MAX_ROWS = 20_000_000
 BATCH_ROWS = 50_000
 DEMO_RUNNER = "demo-data"  # marks demo rows: their image files are shared, so deleting one must not remove them
 DEMO_FOLDER = "demo"
+DEMO_BANNER = "DEMO DATA · stand-in picture"
 FLUX_MODEL = "@cf/black-forest-labs/flux-1-schnell"
 OFFLINE_MODEL = "akari-offline-sketch-v1"
 
@@ -96,14 +97,19 @@ def demo_images(images_dir: Path) -> list[DemoImage]:
 
 
 def _sketch(prompt: str, seed: int) -> bytes:
-    """The offline renderer's picture, shrunk: demo files stay small and need no network."""
+    """The offline renderer's picture, shrunk (demo files stay small and need no network), with a banner that says
+    it stands in for the demo rows' images."""
     from akari.generators.offline import OfflineGenerator
 
     image = OfflineGenerator().generate(prompt, steps=4, seed=seed)
     with Image.open(io.BytesIO(image.data)) as img:
         small = img.convert("RGB").resize((512, 512), Image.Resampling.LANCZOS)
-        out = io.BytesIO()
-        small.save(out, format="JPEG", quality=85)
+    draw = ImageDraw.Draw(small)
+    font = ImageFont.load_default(size=22)
+    draw.rectangle((0, 0, 512, 40), fill=(20, 20, 24))
+    draw.text((12, 8), DEMO_BANNER, font=font, fill=(255, 200, 80))
+    out = io.BytesIO()
+    small.save(out, format="JPEG", quality=85)
     return out.getvalue()
 
 
@@ -249,6 +255,7 @@ def _load_sqlite(engine: Engine, batches: Iterator[list[tuple[object, ...]]]) ->
     raw = engine.raw_connection()
     try:
         conn = raw.driver_connection
+        cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute("PRAGMA synchronous=OFF")  # a failed load is simply run again
         conn.execute("PRAGMA cache_size=-65536")
         before = conn.execute("SELECT coalesce(max(id), 0) FROM generations").fetchone()[0]
@@ -271,7 +278,9 @@ def _load_sqlite(engine: Engine, batches: Iterator[list[tuple[object, ...]]]) ->
             for _name, sql in triggers:
                 conn.execute(sql)
             conn.execute("COMMIT")
+            # Back to the engine's settings: this connection returns to the pool.
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA cache_size={cache_size}")
     finally:
         raw.close()
     _catch_up(engine, before)

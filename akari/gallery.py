@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from sqlalchemy import Select, and_, column, func, literal_column, select, table, true, update
+from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, select, table, true, update
 from sqlalchemy.orm import Session
 
 from akari.db.models import Generation, User, utcnow
@@ -148,8 +148,8 @@ class Gallery:
         return GalleryPage(items, items[-1].id if len(rows) > limit else None)
 
     @staticmethod
-    def _filters(query: GalleryQuery) -> list:  # type: ignore[type-arg]
-        conditions = []
+    def _filters(query: GalleryQuery) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
         if query.favourites_only:
             conditions.append(Generation.is_favourite == true())
         if query.date_from is not None:

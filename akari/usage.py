@@ -7,10 +7,10 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, case, func, select, text, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Select, case, func, select, text, tuple_
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from akari.db.models import Generation, UsageDaily, User
 from akari.errors import InvalidInput, PermissionDenied
@@ -199,7 +199,8 @@ class Usage:
 
     # -- queries ---------------------------------------------------------------------------------------------------
     @staticmethod
-    def _summed(dimension: str, usage_filter: UsageFilter, *extra: object):  # type: ignore[no-untyped-def]
+    def _summed(dimension: str, usage_filter: UsageFilter, *extra: InstrumentedAttribute[Any]) -> Select[Any]:
+        """One dimension's summary rows in the filter, summed per value."""
         conditions = [
             UsageDaily.dimension == dimension,
             UsageDaily.day >= usage_filter.date_from,
@@ -207,8 +208,7 @@ class Usage:
         ]
         if usage_filter.user_id is not None:
             conditions.append(UsageDaily.user_id == usage_filter.user_id)
-        columns = [UsageDaily.value, func.sum(UsageDaily.generations)]
-        columns += [func.sum(c) for c in extra]  # type: ignore[arg-type]
+        columns = [UsageDaily.value, func.sum(UsageDaily.generations), *(func.sum(c) for c in extra)]
         return (
             select(*columns)
             .where(*conditions)

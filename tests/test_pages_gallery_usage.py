@@ -50,15 +50,16 @@ def people(studio: Studio) -> dict[str, Viewer]:
 
 
 def open_page(name: str, username: str, **query_params: str) -> AppTest:
-    """The page run as a signed-in user, seeded the way the sign-in leaves the session."""
-    page = app(f"pages/{name}.py")
+    """The page, reached through app.py's navigation as a signed-in user, seeded the way the sign-in leaves the
+    session (the guard still reads the account from the database)."""
+    page = app("app.py")
     page.session_state["authentication_status"] = True
     page.session_state["username"] = username
+    rerun(page)
+    page.switch_page(f"pages/{name}.py")
     for key, value in query_params.items():
         page.query_params[key] = value
-    page.run()
-    assert not page.exception, page.exception
-    return page
+    return rerun(page)
 
 
 def rerun(page: AppTest) -> AppTest:
@@ -226,9 +227,7 @@ def test_share_favourite_and_delete_from_the_dialog(studio: Studio, people) -> N
 
 def test_crafted_state_cannot_delete_someone_elses_image(studio: Studio, people) -> None:
     shared = add_generation(studio, people["bob"], "bob's shared", stored=True, is_public=True)
-    page = app("pages/gallery.py")
-    page.session_state["authentication_status"] = True
-    page.session_state["username"] = "ada"
+    page = open_page("gallery", "ada")
     page.session_state[gv.CONFIRM_DELETE_KEY] = shared
     page.session_state[gv.SELECTED_KEY] = [shared]
     page.session_state[gv.SELECT_MODE_KEY] = True
@@ -248,13 +247,7 @@ def test_crafted_state_cannot_delete_someone_elses_image(studio: Studio, people)
 
 def test_run_again_fills_the_generate_form_and_goes_there(studio: Studio, people) -> None:
     mine = add_generation(studio, people["ada"], "a lighthouse at dusk", stored=True, steps=7, seed=99)
-    page = app("app.py")
-    page.session_state["authentication_status"] = True
-    page.session_state["username"] = "ada"
-    rerun(page)
-    page.switch_page("pages/gallery.py")
-    page.query_params[gv.DETAIL_PARAM] = str(mine)
-    rerun(page)
+    page = open_page("gallery", "ada", id=str(mine))
     page.button(key=gv.DETAIL_RUN_AGAIN_KEY).click()
     rerun(page)
     assert page.session_state["gen_prompt"] == "a lighthouse at dusk"
@@ -323,7 +316,11 @@ def test_recent_failures_list_reasons(studio: Studio, people) -> None:
 
 def test_a_signed_out_visitor_sees_no_gallery(studio: Studio, people) -> None:
     add_generation(studio, people["ada"], "private", stored=True)
-    page = app("pages/gallery.py").run()
+    page = rerun(app("app.py"))
+    page.switch_page("pages/gallery.py")
+    rerun(page)
+    assert not page.image and not has_key(page, gv.SEARCH_KEY)
+    page = rerun(app("pages/gallery.py"))  # the page file on its own, without app.py, is gated too
     assert not page.image and not has_key(page, gv.SEARCH_KEY)
 
 

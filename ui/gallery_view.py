@@ -12,7 +12,7 @@ import streamlit as st
 
 from akari.accounts import CurrentUser
 from akari.errors import AkariError
-from akari.gallery import PAGE_SIZE, Gallery, GalleryPage, GalleryQuery, file_name
+from akari.gallery import PAGE_SIZE, Gallery, GalleryPage, GalleryQuery, Scope, file_name
 from akari.records import GenerationRecord
 from ui.context import get_studio
 from ui.generate_view import OFFLINE_LABEL, mime_type, prefill
@@ -52,8 +52,8 @@ NOTICE_KEY = "gallery_notice"  # (kind, message) shown once after a rerun
 DETAIL_PARAM = "id"  # ?id=N opens that image; the Generate page links here with it
 
 GENERATE_PAGE = "pages/generate.py"
-SCOPES = {"Mine": "mine", "Community": "community"}
-SORTS = {"Newest first": "newest", "Oldest first": "oldest"}
+SCOPES = ("Mine", "Community")
+SORTS = ("Newest first", "Oldest first")
 GENERATORS = {"FLUX.1 [schnell]": "cloudflare", "Offline sketch": "offline"}
 FAILURE_STATUSES = {"Failed": "failed", "Waiting for upload": "pending_upload"}
 COLUMNS = 4
@@ -88,21 +88,21 @@ def _filters() -> GalleryQuery:
     state.setdefault(CURSORS_KEY, [None])
     top = st.columns([2, 3, 2], vertical_alignment="bottom")
     with top[0]:
-        scope = st.segmented_control("Gallery", list(SCOPES), default="Mine", required=True, key=SCOPE_KEY,
+        scope = st.segmented_control("Gallery", SCOPES, default="Mine", required=True, key=SCOPE_KEY,
                                      on_change=_reset_paging)
     with top[1]:
         search = st.text_input("Search prompts", key=SEARCH_KEY, placeholder="lighthouse at dusk",
                                on_change=_reset_paging, help="Finds images whose prompt has all these words; "
                                "the last word may be unfinished.")
     with top[2]:
-        sort = st.segmented_control("Order", list(SORTS), default="Newest first", required=True, key=SORT_KEY,
+        sort = st.segmented_control("Order", SORTS, default="Newest first", required=True, key=SORT_KEY,
                                     on_change=_reset_paging)
     with st.expander("Filters", icon=":material/filter_list:"):
         cols = st.columns([1, 2, 2, 2], vertical_alignment="bottom")
         with cols[0]:
             # A favourite is the owner's own mark, so it only filters one's own images.
             favourites = st.toggle("Favourites", key=FAVOURITES_KEY, on_change=_reset_paging,
-                                   disabled=SCOPES.get(scope or "Mine") != "mine")
+                                   disabled=scope == "Community")
         with cols[1]:
             dates = st.date_input("Made between (UTC)", value=(), key=DATES_KEY, on_change=_reset_paging)
         with cols[2]:
@@ -111,16 +111,16 @@ def _filters() -> GalleryQuery:
         with cols[3]:
             generator = st.segmented_control("Made by", list(GENERATORS), key=GENERATOR_KEY, on_change=_reset_paging)
     date_from, date_to = _date_range(dates)
-    scope_value = SCOPES.get(scope or "Mine", "mine")
+    scope_value: Scope = "community" if scope == "Community" else "mine"
     return GalleryQuery(
-        scope=scope_value,  # type: ignore[arg-type]
+        scope=scope_value,
         search=search or "",
         favourites_only=bool(favourites) and scope_value == "mine",
         date_from=date_from,
         date_to=date_to,
         steps=tuple(steps or ()),
         generator=GENERATORS.get(generator) if generator else None,
-        sort=SORTS.get(sort or "Newest first", "newest"),  # type: ignore[arg-type]
+        sort="oldest" if sort == "Oldest first" else "newest",
         after=state[CURSORS_KEY][-1],
         limit=PAGE_SIZE,
     )
@@ -130,7 +130,7 @@ def _date_range(value: object) -> tuple[date | None, date | None]:
     """The date input gives (), (start,) while picking, or (start, end)."""
     if isinstance(value, date):
         return value, value
-    picked = [d for d in (value or ()) if isinstance(d, date)]  # type: ignore[union-attr]
+    picked = [d for d in value if isinstance(d, date)] if isinstance(value, tuple | list) else []
     if not picked:
         return None, None
     return picked[0], picked[1] if len(picked) > 1 else None
@@ -366,15 +366,18 @@ def _detail_dialog(gallery: Gallery, user: CurrentUser, generation_id: int) -> N
         st.warning(plain(exc.message))
         return
     _notice()
-    if record.is_offline_sketch:
-        st.caption(f":material/draw: {OFFLINE_LABEL}: drawn locally from the prompt's words.")
-    if record.has_image:
-        show_image(record, record.image_url or "", full=True)
-    elif record.status == "failed":
-        st.error(plain(record.error_message or "This generation failed."))
-    st.code(record.prompt, language=None, wrap_lines=True)  # plain text, with a copy button
-    st.markdown(_facts(record))
-    _detail_actions(gallery, user, record)
+    picture, about = st.columns([3, 2])
+    with picture:
+        if record.is_offline_sketch:
+            st.caption(f":material/draw: {OFFLINE_LABEL}: drawn locally from the prompt's words.")
+        if record.has_image:
+            show_image(record, record.image_url or "", full=True)
+        elif record.status == "failed":
+            st.error(plain(record.error_message or "This generation failed."))
+    with about:
+        st.code(record.prompt, language=None, wrap_lines=True)  # plain text, with a copy button
+        st.markdown(_facts(record))
+        _detail_actions(gallery, user, record)
 
 
 def _facts(record: GenerationRecord) -> str:

@@ -29,6 +29,14 @@ CACHE_SECONDS = 30
 MAX_EXPORT_ROWS = 250_000  # a download is held in memory until the browser fetches it
 STATUS_COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "pending_upload": "#f9a825", "queued": "#90a4ae",
                   "running": "#42a5f5"}
+# Failure reasons as stored (akari.errors and the generators) and as a reader would say them.
+REASON_LABELS = {"safety_filter": "Safety filter", "capacity": "Service busy", "timeout": "Timed out",
+                 "daily_allocation": "Daily allowance used up", "network": "Network", "interrupted": "Interrupted",
+                 "auth": "Credentials refused", "account_blocked": "Account blocked", "bad_request": "Bad request",
+                 "invalid_input": "Input refused", "prompt_too_large": "Prompt too large",
+                 "model_unavailable": "Model unavailable", "bad_response": "Bad response",
+                 "provider_error": "Service error", "internal": "Internal error", "spool_missing": "Lost upload",
+                 "unknown": "Unknown"}
 STATUS_LABELS = {"succeeded": "Succeeded", "failed": "Failed", "pending_upload": "Waiting for upload",
                  "queued": "Queued", "running": "Running"}
 
@@ -161,7 +169,8 @@ def _charts(report: UsageReport) -> None:
             )
     with right:
         st.subheader("Failure reasons")
-        reasons = pd.DataFrame([{"reason": c.label, "failures": c.generations} for c in report.failure_reasons])
+        reasons = pd.DataFrame([{"reason": REASON_LABELS.get(c.label, c.label.replace("_", " ")),
+                                 "failures": c.generations} for c in report.failure_reasons])
         if reasons.empty:
             st.caption("No failures in this period.")
         else:
@@ -216,6 +225,9 @@ def _charts(report: UsageReport) -> None:
                 people[["user", "succeeded", "failed", "neurons", "dollars"]],
                 hide_index=True,
                 column_config={
+                    "user": st.column_config.TextColumn("User"),
+                    "succeeded": st.column_config.NumberColumn("Images"),
+                    "failed": st.column_config.NumberColumn("Failed"),
                     "neurons": st.column_config.NumberColumn("Neurons", format="%.0f"),
                     "dollars": st.column_config.NumberColumn("Est. $", format="$%.2f"),
                 },
