@@ -15,7 +15,7 @@ user = require_user()
 sidebar(user)
 accounts = get_studio().accounts
 
-st.title("👤 Your account")
+st.title("Your account")
 st.caption(f"Signed in as {plain(user.username)} · {user.role_label}")
 if notice := st.session_state.pop(NOTICE_KEY, None):
     st.success(notice)

@@ -98,10 +98,10 @@ def test_signing_in_shows_the_page_with_name_role_and_logout(accounts: Accounts)
     add_user(accounts, "alice", name="Alice Liddell")
     at = _sign_in_page(app("pages/account.py"), "  Alice ")
     assert not at.exception and signed_in(at)
-    assert _texts(at.title) == ["👤 Your account"]
+    assert _texts(at.title) == ["Your account"]
     assert _texts(at.sidebar.text) == ["Alice Liddell"] and "Member" in at.sidebar.caption[0].value
     assert at.sidebar.button(key="sidebar_logout")
-    assert at.run().title[0].value == "👤 Your account"  # still signed in on the next run
+    assert at.run().title[0].value == "Your account"  # still signed in on the next run
 
 
 def test_a_wrong_password_and_an_unknown_user_read_the_same(accounts: Accounts) -> None:
@@ -183,7 +183,7 @@ def test_a_revoked_admin_loses_the_admin_page_at_their_next_run(accounts: Accoun
     add_user(accounts, "root", admin=True)
     add_user(accounts, "deputy", admin=True)
     at = _sign_in_page(app("pages/admin.py"), "deputy")
-    assert _texts(at.title) == ["🛠️ Admin"]
+    assert _texts(at.title) == ["Admin"]
     accounts.set_roles("deputy", [MEMBER], acting="root")
     at.run()
     assert at.error[0].value.startswith("Only administrators") and not at.title
@@ -196,7 +196,7 @@ def test_a_seeded_session_is_still_checked_against_the_database(accounts: Accoun
     at = app("pages/account.py")
     at.session_state["authentication_status"] = True
     at.session_state["username"] = "alice"
-    assert at.run().title[0].value == "👤 Your account"
+    assert at.run().title[0].value == "Your account"
     at = app("pages/account.py")
     at.session_state["authentication_status"] = True
     at.session_state["username"] = "ghost"
@@ -379,7 +379,7 @@ def test_through_app_py_an_admin_opens_the_admin_page(accounts: Accounts) -> Non
     add_user(accounts, "root", admin=True)
     at = sign_in(app("app.py").run(), "root")
     at.switch_page("pages/admin.py").run()
-    assert not at.exception and _texts(at.title) == ["🛠️ Admin"]
+    assert not at.exception and _texts(at.title) == ["Admin"]
 
 
 def test_page_files_are_where_app_py_expects_them() -> None:

@@ -31,7 +31,7 @@ def _done(message: str) -> None:
 
 
 def page(user: CurrentUser) -> None:
-    st.title("🛠️ Admin")
+    st.title("Admin")
     if notice := st.session_state.pop(NOTICE_KEY, None):
         st.success(notice)
     # Keyed, so a button inside a tab (Check connection, Retry now) does not bring the reader back to the first tab.

@@ -24,6 +24,6 @@ def show_backends(where: str = "sidebar") -> None:
         target.info(
             "**Offline mode**: images are *sketches drawn locally*, not AI output. "
             "Set CLOUDFLARE_ID and CLOUDFLARE_API_KEY to use FLUX.1 [schnell].",
-            icon="✏️",
+            icon=":material/edit:",
         )
     target.caption(f"Images: {backends.generator}  \nStorage: {backends.store}  \nDatabase: {backends.database}")

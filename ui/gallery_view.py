@@ -62,7 +62,7 @@ CAPTION_CHARS = 70
 
 def page(user: CurrentUser) -> None:
     gallery = Gallery(get_studio())
-    st.title("🖼️ Gallery")
+    st.title("Gallery")
     if DETAIL_PARAM not in st.query_params:
         _notice()  # otherwise the dialog shows it, in front
     query = _filters()

@@ -152,7 +152,7 @@ def sign_in_screen(service: SignInService) -> CurrentUser:
     screen = middle.empty()
     user = None
     with screen.container():
-        st.title("🏮 Akari")
+        st.title("Akari")
         _show_flash()
         registration = service.accounts.registration()
         if registration.mode == "closed":
@@ -224,7 +224,7 @@ def _sign_in(service: SignInService, raw_username: str, password: str) -> Curren
 
 
 def _first_run(accounts: Accounts) -> None:
-    st.title("🏮 Welcome to Akari")
+    st.title("Welcome to Akari")
     _show_flash()
     st.write("No one can sign in yet. Create the administrator account: it manages users, sign-up and backends.")
     st.warning(

@@ -58,7 +58,7 @@ def _people(viewer_id: int) -> list[tuple[int, str]]:
 
 
 def page(user: CurrentUser) -> None:
-    st.title("📊 Usage")
+    st.title("Usage")
     usage_filter = _filters(user)
     if usage_filter is None:
         return
