@@ -7,13 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from akari.generators.offline import OfflineGenerator
 from sqlalchemy import func, select, update
 
 from akari.config import load_settings
 from akari.db.models import Generation, User, utcnow
 from akari.errors import GenerationError, InvalidInput, QuotaExceeded, StoreError
 from akari.generators import GeneratedImage
+from akari.generators.offline import OfflineGenerator
 from akari.prompts import GenerationRequest
 from akari.stores import StoredImage
 from akari.stores.local import LocalStore
