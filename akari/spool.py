@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from akari.files import write_atomically
 from akari.imaging import EXTENSIONS, sniff_format
 
 
@@ -17,19 +16,10 @@ class Spool:
         return self.root / f"{generation_id}.{EXTENSIONS.get(fmt, 'bin')}"
 
     def put(self, generation_id: int, data: bytes, fmt: str) -> Path:
-        """Write atomically and durably: this copy may be the only one."""
+        """Durably: this copy may be the only one."""
         self.root.mkdir(parents=True, exist_ok=True)
         target = self._path(generation_id, fmt)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".spool-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, data)
         return target
 
     def find(self, generation_id: int) -> Path | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import secrets
 import tempfile
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 from akari.errors import NotFound, StoreError
+from akari.files import write_atomically as _write_atomically
 from akari.imaging import EXTENSIONS, make_thumbnail, sniff_format
 from akari.stores import StoredImage
 
@@ -120,32 +120,6 @@ class LocalStore:
         if resolved == root or not resolved.is_relative_to(root):
             raise NotFound("This image is not in the image folder.", detail=f"refused path outside root: {path}")
         return resolved
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Readers see the whole file or none of it: write a temporary file beside it, fsync, then rename."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        _unlink_quietly(Path(tmp_name))
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable on POSIX; Windows cannot open a directory, and does not need it.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink_quietly(path: Path, *, strict: bool = False) -> None:
