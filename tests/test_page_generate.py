@@ -9,9 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from sqlalchemy import func, select
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from akari.db.models import Generation
@@ -24,6 +22,7 @@ from tests.fakes.cloudinary_fixtures import fake_cloudinary  # noqa: F401  (fixt
 from tests.fakes.cloudinary_server import FakeCloudinary
 from tests.fakes.workers_ai import FakeWorkersAI
 from tests.fakes.workers_ai_fixtures import fake_workers_ai  # noqa: F401  (fixture)
+from tests.ui_fixtures import reset_streamlit
 from ui import generate_view as view
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,26 +33,8 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(autouse=True)
 def fresh_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Studio]]:
-    """Empty caches (they are shared by every AppTest in the process) and close every studio the page opened."""
-    monkeypatch.setenv("AKARI_BCRYPT_ROUNDS", "4")
-    opened: list[Studio] = []
-    real_open = Studio.open.__func__  # type: ignore[attr-defined]
-
-    def recording_open(cls: type[Studio], *args: object, **kwargs: object) -> Studio:
-        studio = real_open(cls, *args, **kwargs)
-        opened.append(studio)
-        return studio
-
-    monkeypatch.setattr(Studio, "open", classmethod(recording_open))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    PagesManager.uses_pages_directory = None
-    yield opened
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    PagesManager.uses_pages_directory = None
-    for studio in opened:
-        studio.close()
+    """Empty caches (shared by every AppTest in the process) and close every studio the page opened."""
+    yield from reset_streamlit(monkeypatch)
 
 
 @pytest.fixture

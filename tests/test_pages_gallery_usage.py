@@ -21,20 +21,9 @@ from ui import usage_view as uv
 
 
 @pytest.fixture(autouse=True)
-def fresh_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A clean Streamlit per test; every studio a page opens is closed afterwards."""
-    opened: list[Studio] = []
-    real_open = Studio.open.__func__  # type: ignore[attr-defined]
-
-    def recording_open(cls: type[Studio], *args: object, **kwargs: object) -> Studio:
-        studio = real_open(cls, *args, **kwargs)
-        opened.append(studio)
-        return studio
-
-    monkeypatch.setattr(Studio, "open", classmethod(recording_open))
+def fresh_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Studio]]:
+    """Empty caches (shared by every AppTest in the process) and close every studio the page opened."""
     yield from reset_streamlit(monkeypatch)
-    for studio in opened:
-        studio.close()
 
 
 @pytest.fixture

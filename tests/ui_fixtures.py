@@ -28,7 +28,7 @@ PASSWORD = "correct horse battery"  # meets the password rule; hashed with 4 bcr
 TEST_COOKIE_KEY = "test-cookie-key-" + "x" * 32
 
 
-def reset_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def reset_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Studio]]:
     """Caches and the pages-folder flag are process-wide: each test starts without the last one's Studio or mode,
     and every Studio a page opened is closed afterwards (its workers and database connections)."""
     monkeypatch.setenv("AKARI_BCRYPT_ROUNDS", "4")  # 4 rounds: ~1 ms a hash instead of ~240 ms
@@ -44,7 +44,7 @@ def reset_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     st.cache_data.clear()
     st.cache_resource.clear()
     PagesManager.uses_pages_directory = None
-    yield
+    yield opened
     st.cache_data.clear()
     st.cache_resource.clear()
     PagesManager.uses_pages_directory = None
