@@ -13,9 +13,18 @@ from sqlalchemy.exc import OperationalError
 POSTGRES_ADMIN_URL = os.environ.get("AKARI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def _postgres_reachable() -> str | None:
+def require_postgres(url: str = POSTGRES_ADMIN_URL) -> None:
+    """Skip when the server is down, except under CI, where a missing server is a failure."""
+    problem = _postgres_reachable(url)
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {url} is unreachable under CI: {problem}")
+        pytest.skip(f"PostgreSQL is unreachable ({problem}); start it to run the PostgreSQL tests")
+
+
+def _postgres_reachable(url: str = POSTGRES_ADMIN_URL) -> str | None:
     """None when the server answers, else the reason."""
-    engine = create_engine(POSTGRES_ADMIN_URL)
+    engine = create_engine(url)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -28,11 +37,7 @@ def _postgres_reachable() -> str | None:
 
 def postgres_schema_url() -> Iterator[str]:
     """A URL whose connections live in a fresh schema, dropped afterwards."""
-    problem = _postgres_reachable()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable under CI: {problem}")
-        pytest.skip(f"PostgreSQL is unreachable ({problem}); start it to run the PostgreSQL tests")
+    require_postgres()
     schema = f"akari_t_{secrets.token_hex(6)}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from akari.config import load_settings
 from akari.db.models import Generation, User, utcnow
 from akari.studio import Studio
+from tests.db_fixtures import require_postgres
 
 POSTGRES_URL = os.environ.get("AKARI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Everything a test writes; emptied between the tests of a module that share one PostgreSQL database.
@@ -35,26 +35,10 @@ def _server_url() -> str:
     return make_url(POSTGRES_URL).set(database="postgres").render_as_string(hide_password=False)
 
 
-def _unreachable() -> str | None:
-    engine = create_engine(_server_url())
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        return str(exc.orig).splitlines()[0] if exc.orig else str(exc)
-    finally:
-        engine.dispose()
-    return None
-
-
 @pytest.fixture(scope="module")
 def postgres_database() -> Iterator[str]:
     """A database of this module's own on the PostgreSQL server, dropped afterwards."""
-    problem = _unreachable()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {_server_url()} is unreachable under CI: {problem}")
-        pytest.skip(f"PostgreSQL is unreachable ({problem}); start it to run the PostgreSQL tests")
+    require_postgres(_server_url())
     name = f"akari_t_{secrets.token_hex(6)}"
     server = create_engine(_server_url(), isolation_level="AUTOCOMMIT")
     with server.connect() as conn:
