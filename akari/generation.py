@@ -9,12 +9,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from akari import preferences
 from akari.db.models import Generation, User, utcnow
-from akari.errors import AkariError, GenerationError, NotFound, QuotaExceeded, StoreError
+from akari.errors import AkariError, NotFound, PermissionDenied, QuotaExceeded
 from akari.generators import GeneratedImage, ImageGenerator
 from akari.jobs import JobRunner
 from akari.pricing import neurons_for
@@ -110,7 +110,7 @@ class GenerationService:
         with self.sessions.begin() as session:
             user = self._user(session, user_id)
             if not user.enabled:
-                raise QuotaExceeded("This account is disabled. Ask your administrator.", reason="forbidden")
+                raise PermissionDenied("This account is disabled. Ask your administrator.")
             used, quota = self.used_today(session, user_id), self.quota_for(session, user)
             if used >= quota:
                 raise QuotaExceeded(
@@ -299,7 +299,7 @@ class GenerationService:
             if dead:
                 session.execute(
                     update(Generation)
-                    .where(Generation.id.in_(dead), or_(*[Generation.status == s for s in ACTIVE_STATUSES]))
+                    .where(Generation.id.in_(dead), Generation.status.in_(ACTIVE_STATUSES))
                     .values(status="failed", error_reason="interrupted", error_message=INTERRUPTED_MESSAGE,
                             finished_at=now)
                 )
@@ -348,5 +348,3 @@ def _stored_columns(stored: StoredImage) -> dict[str, object]:
 def _ms_since(started: float) -> int:
     return round((time.perf_counter() - started) * 1000)
 
-
-__all__ = ["GenerationError", "GenerationService", "RetryReport", "StoreError"]
