@@ -21,6 +21,7 @@ from akari import preferences
 from akari.config import Settings
 from akari.db.models import LoginFailure, User, utcnow
 from akari.errors import AuthError, ConfigError, InvalidInput, NotFound, PermissionDenied
+from akari.quota import check_quota
 
 ADMIN = "admin"
 MEMBER = "member"
@@ -170,12 +171,6 @@ def check_name(raw: str, fallback: str) -> str:
     if any(unicodedata.category(ch).startswith("C") for ch in name):
         raise InvalidInput("The name contains characters that cannot be shown.")
     return name or fallback
-
-
-def check_quota(quota: int | None) -> int | None:
-    if quota is not None and (not isinstance(quota, int) or quota < 0):
-        raise InvalidInput("A daily quota must be a whole number, 0 or more.")
-    return quota
 
 
 def check_roles(roles: Iterable[str]) -> list[str]:
@@ -491,18 +486,6 @@ class Accounts:
         check_quota(quota)
         with self.sessions.begin() as session:
             _user(session, username).daily_quota = quota
-
-    def default_daily_quota(self, fallback: int) -> int:
-        """The admin's default quota, else `fallback` (the AKARI_DAILY_QUOTA setting)."""
-        with self.sessions() as session:
-            value = preferences.get(session, "default_daily_quota")
-        return fallback if value is None else int(value)
-
-    def set_default_daily_quota(self, quota: int | None) -> None:
-        """None returns to the AKARI_DAILY_QUOTA setting."""
-        check_quota(quota)
-        with self.sessions.begin() as session:
-            preferences.put(session, "default_daily_quota", quota)
 
     # -- registration ------------------------------------------------------------------------------------------------
     def registration(self) -> Registration:

@@ -6,13 +6,24 @@ import argparse
 import getpass
 import json
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from akari.accounts import ADMIN, MEMBER, Accounts
+from akari.config import Settings, load_settings
+from akari.db import migrate
+from akari.db.engine import make_engine, make_session_factory
+from akari.db.transactions import translated
 from akari.errors import AkariError, InvalidInput
 from akari.prompts import DEFAULT_STEPS, GenerationRequest
 from akari.records import GenerationRecord
+from akari.stores.local import LocalStore
 from akari.studio import Studio
 
 CLI_USER = "cli"
@@ -23,12 +34,22 @@ def _open_studio() -> Studio:
     return Studio.open()
 
 
-def _record_json(record: GenerationRecord) -> dict[str, object]:
+def _locations(studio: Studio, record: GenerationRecord) -> tuple[str | None, str | None]:
+    """Where the image and its thumbnail are: files on this machine for the local disk, else their URLs."""
+    if not record.image_key or record.status != "succeeded":
+        return None, None
+    store = studio.stores.get(record.store)
+    if isinstance(store, LocalStore):
+        return str(store.path(record.image_key)), str(store.path(record.image_key, "thumb"))
+    return studio.images.url(record, "full"), studio.images.url(record, "thumb")
+
+
+def _record_json(record: GenerationRecord, locations: tuple[str | None, str | None]) -> dict[str, object]:
     return {
         "id": record.id,
         "status": record.status,
-        "url": record.image_url,
-        "thumbnail_url": record.thumbnail_url,
+        "url": locations[0],
+        "thumbnail_url": locations[1],
         "width": record.width,
         "height": record.height,
         "format": record.image_format,
@@ -56,12 +77,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
             user_id = studio.user_id(args.user)
             if user_id is None:
                 raise AkariError(f"No account is named {args.user!r}. Create it with: python -m akari users add NAME")
-        request = GenerationRequest(prompt=args.prompt, steps=args.steps, seed=args.seed, is_public=args.public)
-        record = studio.generations.generate(user_id, request)
+        request = GenerationRequest(prompt=args.prompt, steps=args.steps, seed=args.seed, is_public=args.public,
+                                    source="cli")
+        generation_id = studio.generations.submit(user_id, request)
+        # A running app or worker may take it first; otherwise this command runs it itself.
+        studio.start_workers(1, kind="cli", only=(generation_id,))
+        record = studio.generations.wait(generation_id)
+        locations = _locations(studio, record)
     finally:
         studio.close()
     if args.json:
-        print(json.dumps(_record_json(record), default=str, indent=2))
+        print(json.dumps(_record_json(record, locations), default=str, indent=2))
     if record.status == "failed":
         print(f"error: {record.error_message}", file=sys.stderr)
         return 1
@@ -69,7 +95,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         kind = "offline sketch (not AI)" if record.is_offline_sketch else record.model
         print(f"Image #{record.id}: {record.width}x{record.height} {record.image_format}, {kind}, "
               f"seed {record.seed}, {record.steps} steps, {record.total_ms} ms")
-        print(record.image_url or "")
+        print(locations[0] or "")
         if record.status == "pending_upload":
             print(f"note: {record.error_message} Run: python -m akari retry-uploads", file=sys.stderr)
     return 0
@@ -78,7 +104,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_retry_uploads(_args: argparse.Namespace) -> int:
     studio = _open_studio()
     try:
-        report = studio.generations.retry_uploads()
+        report = studio.retry_uploads()
     finally:
         studio.close()
     print(f"Uploaded {len(report.stored)}; still waiting {len(report.still_pending)}; lost {len(report.missing)}.")
@@ -87,46 +113,56 @@ def cmd_retry_uploads(_args: argparse.Namespace) -> int:
     return 0 if not report.still_pending and not report.missing else 1
 
 
-def cmd_db_upgrade(_args: argparse.Namespace) -> int:
-    from akari.config import load_settings
-    from akari.db import migrate
-    from akari.db.engine import make_engine
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run generations without the UI until stopped (Ctrl-C or SIGTERM)."""
+    studio = _open_studio()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        pool = studio.start_workers(args.workers, kind="worker")
+        print(f"Worker {pool.id}: {pool.workers} worker(s) on {studio.settings.database_label}; "
+              f"images by {studio.backends.generator}, kept on {studio.backends.store}. Stop with Ctrl-C.",
+              flush=True)
+        stop.wait()
+        print("Stopping: finishing the generations in hand…", flush=True)
+    finally:
+        studio.close()
+    return 0
 
+
+@contextmanager
+def _database(*, migrated: bool = True) -> Iterator[tuple[Settings, Engine]]:
+    """The configured database (brought up to date unless asked not to), without generators or workers."""
     settings = load_settings()
     engine = make_engine(settings.database_url)
     try:
+        if migrated:
+            migrate.upgrade(engine)
+        yield settings, engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _accounts() -> Iterator[Accounts]:
+    with _database() as (_settings, engine):
+        yield Accounts(make_session_factory(engine))
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    with _database(migrated=False) as (settings, engine):
         before = migrate.current_revision(engine)
         migrate.upgrade(engine)
         after = migrate.current_revision(engine)
-    finally:
-        engine.dispose()
     print(f"Database {settings.database_label}: {before or 'empty'} -> {after}")
     return 0
 
 
 def cmd_db_current(_args: argparse.Namespace) -> int:
-    from akari.config import load_settings
-    from akari.db import migrate
-    from akari.db.engine import make_engine
-
-    settings = load_settings()
-    engine = make_engine(settings.database_url)
-    try:
+    with _database(migrated=False) as (_settings, engine):
         print(f"{migrate.current_revision(engine) or 'empty'} (latest: {migrate.head_revision()})")
-    finally:
-        engine.dispose()
     return 0
-
-
-def _open_accounts() -> tuple[Accounts, Callable[[], None]]:
-    """Accounts on the configured database (migrated), without starting generators or workers."""
-    from akari.config import load_settings
-    from akari.db import migrate
-    from akari.db.engine import make_engine, make_session_factory
-
-    engine = make_engine(load_settings().database_url)
-    migrate.upgrade(engine)
-    return Accounts(make_session_factory(engine)), engine.dispose
 
 
 def _read_password(username: str) -> str:
@@ -144,35 +180,26 @@ def _read_password(username: str) -> str:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
-    accounts, close = _open_accounts()
-    try:
+    with _accounts() as accounts:
         password = _read_password(args.username.strip().lower())
         account = accounts.create_user(args.username, password, name=args.name or "", email=args.email or "",
                                        roles=(ADMIN,) if args.admin else (MEMBER,))
-    finally:
-        close()
     role = "administrator" if account.is_admin else "member"
     print(f"Created {role} {account.username!r}. They can sign in now.")
     return 0
 
 
 def cmd_users_reset_password(args: argparse.Namespace) -> int:
-    accounts, close = _open_accounts()
-    try:
+    with _accounts() as accounts:
         username = accounts.get(args.username).username
         accounts.set_password(username, _read_password(username))
-    finally:
-        close()
     print(f"Password of {username!r} changed; any sign-in pause on it is lifted.")
     return 0
 
 
 def cmd_users_list(_args: argparse.Namespace) -> int:
-    accounts, close = _open_accounts()
-    try:
+    with _accounts() as accounts:
         rows = accounts.list()
-    finally:
-        close()
     if not rows:
         print("No accounts yet. Create the administrator with: python -m akari users add NAME --admin")
         return 0
@@ -189,12 +216,9 @@ def cmd_users_list(_args: argparse.Namespace) -> int:
 
 
 def _set_enabled(args: argparse.Namespace, enabled: bool) -> int:
-    accounts, close = _open_accounts()
-    try:
+    with _accounts() as accounts:
         username = accounts.get(args.username).username
         accounts.set_enabled(username, enabled)
-    finally:
-        close()
     if enabled:
         print(f"{username!r} is enabled.")
     else:
@@ -210,20 +234,27 @@ def cmd_users_enable(args: argparse.Namespace) -> int:
     return _set_enabled(args, True)
 
 
+def cmd_users_set_quota(args: argparse.Namespace) -> int:
+    raw = args.quota.strip().lower()
+    if raw == "default":
+        quota = None
+    elif raw.isdigit():
+        quota = int(raw)
+    else:
+        raise InvalidInput(f"The quota must be a whole number of generations per day, or 'default' (not {raw!r}).")
+    with _accounts() as accounts:
+        username = accounts.get(args.username).username
+        accounts.set_daily_quota(username, quota)
+    print(f"{username!r} may now start {'the default number of' if quota is None else quota} generations a day.")
+    return 0
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from akari import demo_data
-    from akari.config import load_settings
-    from akari.db import migrate
-    from akari.db.engine import make_engine
 
-    settings = load_settings()
-    engine = make_engine(settings.database_url)
-    try:
-        migrate.upgrade(engine)
+    with _database() as (settings, engine):
         report = demo_data.fill(engine, settings.images_dir, args.rows, users=args.users, days=args.days,
                                 seed=args.seed)
-    finally:
-        engine.dispose()
     print(f"Added {report.rows:,} demo generations by {len(report.users)} demo users over {args.days} days "
           f"in {report.seconds:.1f} s to {settings.database_label}.")
     print(f"Demo accounts ({', '.join(report.users)}) have no password: nobody can sign in as them.")
@@ -254,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     retry = sub.add_parser("retry-uploads", help="upload images that were made but could not be stored")
     retry.set_defaults(func=cmd_retry_uploads)
 
+    worker = sub.add_parser("worker", help="run queued generations without the UI, until stopped")
+    worker.add_argument("--workers", type=int, default=None, help="how many at once (default: AKARI_WORKERS)")
+    worker.set_defaults(func=cmd_worker)
+
     users = sub.add_parser("users", help="accounts: add, reset a password, list, disable, enable")
     users_sub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     add = users_sub.add_parser("add", help="create an account (password from a prompt or standard input)")
@@ -272,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     enable = users_sub.add_parser("enable", help="let a disabled account sign in again")
     enable.add_argument("username", metavar="NAME")
     enable.set_defaults(func=cmd_users_enable)
+    set_quota = users_sub.add_parser("set-quota", help="generations a day for one account, or 'default'")
+    set_quota.add_argument("username", metavar="NAME")
+    set_quota.add_argument("quota", metavar="N|default")
+    set_quota.set_defaults(func=cmd_users_set_quota)
 
     demo = sub.add_parser("demo-data", help="add synthetic generations, for demos and benchmarks")
     demo.add_argument("--rows", type=int, required=True, help="how many generations to add (1M takes ~30 s)")
@@ -294,6 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
+    except SQLAlchemyError as exc:
+        error = translated(exc)
+        logging.getLogger("akari.cli").info("database: %s", error.detail)  # shown with -v
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
     except AkariError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2 if exc.reason == "config" else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,7 @@ class CloudinaryCredentials:
     api_secret: str = field(repr=False)
     upload_prefix: str | None = None
     folder: str = "akari"
+    delivery_base: str | None = None  # None: Cloudinary's own CDN (tests point it at a local fake)
 
     def __repr__(self) -> str:  # never print the secret
         return f"CloudinaryCredentials(cloud_name={self.cloud_name!r}, api_key={self.api_key!r}, api_secret='***')"
@@ -45,6 +47,11 @@ class Settings:
     read_timeout: float = 60.0
     upload_timeout: float = 60.0
     max_retries: int = 3
+    retry_read_timeouts: bool = False
+    generation_deadline: float = 90.0
+    workers: int = 32
+    lease_seconds: float = 30.0
+    upload_retry_seconds: float = 30.0
     default_daily_quota: int = 200
     cookie_key: str | None = field(default=None, repr=False)
 
@@ -110,16 +117,20 @@ def _cloudinary_from(overrides: Mapping[str, object], env: Mapping[str, str]) ->
     secret = _get("CLOUDINARY_API_SECRET", overrides, env)
     prefix = _get("CLOUDINARY_UPLOAD_PREFIX", overrides, env)
     folder = _get("CLOUDINARY_FOLDER", overrides, env) or "akari"
+    delivery = _get("CLOUDINARY_DELIVERY_BASE", overrides, env)
+    if delivery and urlparse(delivery).scheme not in ("http", "https"):
+        raise ConfigError(f"CLOUDINARY_DELIVERY_BASE must be an http(s) URL, not {delivery!r}.")
     if cloud or key or secret:
         missing = [n for n, v in (("CLOUDINARY_CLOUD_NAME", cloud), ("CLOUDINARY_API_KEY", key),
                                   ("CLOUDINARY_API_SECRET", secret)) if not v]
         if missing:
             raise ConfigError(f"Cloudinary is half configured: set {', '.join(missing)} (or use CLOUDINARY_URL).")
-        return CloudinaryCredentials(cloud, key, secret, upload_prefix=prefix, folder=folder)  # type: ignore[arg-type]
+        return CloudinaryCredentials(cloud, key, secret, upload_prefix=prefix, folder=folder,  # type: ignore[arg-type]
+                                     delivery_base=delivery)
     url = _get("CLOUDINARY_URL", overrides, env)
     if url:
         creds = _parse_cloudinary_url(url)
-        return replace(creds, upload_prefix=prefix or creds.upload_prefix, folder=folder)
+        return replace(creds, upload_prefix=prefix or creds.upload_prefix, folder=folder, delivery_base=delivery)
     return None
 
 
@@ -131,12 +142,15 @@ def _float(name: str, default: float, overrides: Mapping[str, object], env: Mapp
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, not {raw!r}.") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}.")
     if value <= 0:
         raise ConfigError(f"{name} must be greater than zero.")
     return value
 
 
-def _int(name: str, default: int, overrides: Mapping[str, object], env: Mapping[str, str], minimum: int = 0) -> int:
+def _int(name: str, default: int, overrides: Mapping[str, object], env: Mapping[str, str], minimum: int = 0,
+         maximum: int | None = None) -> int:
     raw = _get(name, overrides, env)
     if raw is None:
         return default
@@ -146,7 +160,21 @@ def _int(name: str, default: int, overrides: Mapping[str, object], env: Mapping[
         raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}.")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}.")
     return value
+
+
+def _bool(name: str, default: bool, overrides: Mapping[str, object], env: Mapping[str, str]) -> bool:
+    raw = _get(name, overrides, env)
+    if raw is None:
+        return default
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}.")
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -203,6 +231,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         read_timeout=_float("AKARI_READ_TIMEOUT", 60.0, overrides, env),
         upload_timeout=_float("AKARI_UPLOAD_TIMEOUT", 60.0, overrides, env),
         max_retries=_int("AKARI_MAX_RETRIES", 3, overrides, env),
+        retry_read_timeouts=_bool("AKARI_RETRY_READ_TIMEOUTS", False, overrides, env),
+        generation_deadline=_float("AKARI_GENERATION_DEADLINE", 90.0, overrides, env),
+        workers=_int("AKARI_WORKERS", 32, overrides, env, minimum=0, maximum=256),
+        lease_seconds=_float("AKARI_LEASE_SECONDS", 30.0, overrides, env),
+        upload_retry_seconds=_float("AKARI_UPLOAD_RETRY_SECONDS", 30.0, overrides, env),
         default_daily_quota=_int("AKARI_DAILY_QUOTA", 200, overrides, env),
         cookie_key=_get("AKARI_COOKIE_KEY", overrides, env),
     )

@@ -20,11 +20,10 @@ from akari.generators.cloudflare import ERRORS
 from akari.imaging import make_thumbnail
 from akari.pricing import neurons_for
 from akari.stores.local import THUMBNAIL_SUFFIX
-from akari.usage import add_to_summaries
+from akari.summaries import add_to_summaries
 
 MAX_ROWS = 20_000_000
 BATCH_ROWS = 50_000
-DEMO_RUNNER = "demo-data"  # marks demo rows: their image files are shared, so deleting one must not remove them
 DEMO_FOLDER = "demo"
 DEMO_BANNER = "DEMO DATA · stand-in picture"
 FLUX_MODEL = "@cf/black-forest-labs/flux-1-schnell"
@@ -62,14 +61,13 @@ _INTERRUPTED_MESSAGE = "This generation was interrupted by a server restart. Ple
 
 COLUMNS = ("user_id", "prompt", "steps", "seed", "model", "generator", "store", "status", "error_reason",
            "error_code", "error_message", "error_detail", "image_key", "image_url", "thumbnail_url", "image_format",
-           "width", "height", "bytes", "neurons", "generate_ms", "store_ms", "runner", "is_public", "is_favourite",
+           "width", "height", "bytes", "neurons", "generate_ms", "store_ms", "source", "is_public", "is_favourite",
            "created_at", "started_at", "finished_at", "deleted_at")
 
 
 @dataclass(frozen=True)
 class DemoImage:
-    url: str
-    thumbnail_url: str
+    key: str  # in the read-only "demo" store, shared by many rows
     bytes: int
 
 
@@ -92,7 +90,7 @@ def demo_images(images_dir: Path) -> list[DemoImage]:
             data = _sketch(f"{SUBJECTS[index]} {place}", seed=index)
             original.write_bytes(data)
             thumb.write_bytes(make_thumbnail(data))
-        images.append(DemoImage(str(original.resolve()), str(thumb.resolve()), original.stat().st_size))
+        images.append(DemoImage(f"{DEMO_FOLDER}/{original.name}", original.stat().st_size))
     return images
 
 
@@ -213,14 +211,14 @@ def _batch(rng: np.random.Generator, n: int, lo_us: int, hi_us: int, users: np.n
         model, generator = (OFFLINE_MODEL, "offline") if is_offline else (FLUX_MODEL, "cloudflare")
         if failed[i]:
             reason, code, message, ms = _failure("interrupted", 0) if is_offline else failures[failure[i]]
-            append((user[i], prompt, steps[i], seeds[i], model, generator, "local", "failed", reason, code, message,
+            append((user[i], prompt, steps[i], seeds[i], model, generator, "demo", "failed", reason, code, message,
                     None, None, None, None, None, None, None, None, 0.0, ms or max(150, generate_ms[i] // 4),
-                    None, DEMO_RUNNER, False, False, created[i], started[i], finished[i], None))
+                    None, "ui", False, False, created[i], started[i], finished[i], None))
             continue
         image = images[place[i]]
-        append((user[i], prompt, steps[i], seeds[i], model, generator, "local", "succeeded", None, None, None,
-                None, None, image.url, image.thumbnail_url, "jpeg", 1024, 1024, image.bytes,
-                0.0 if is_offline else neurons[steps[i]], generate_ms[i], store_ms[i], DEMO_RUNNER, public[i],
+        append((user[i], prompt, steps[i], seeds[i], model, generator, "demo", "succeeded", None, None, None,
+                None, image.key, None, None, "jpeg", 1024, 1024, image.bytes,
+                0.0 if is_offline else neurons[steps[i]], generate_ms[i], store_ms[i], "ui", public[i],
                 favourite[i], created[i], started[i], finished[i], finished[i] if deleted[i] else None))
     return out
 
@@ -315,3 +313,8 @@ def _catch_up(engine: Engine, after_id: int) -> None:
             # One rebuild reads the table in order and is several times faster than inserting the new rows.
             conn.execute(text("INSERT INTO generations_fts(generations_fts) VALUES ('rebuild')"))
         add_to_summaries(conn, after_id)
+    if engine.dialect.name == "postgresql":
+        # Fresh planner statistics: PostgreSQL chose slow plans for the new rows until autovacuum came round.
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()

@@ -89,3 +89,16 @@ class AuthError(AkariError):
     """Sign-in or account management refused an action."""
 
     reason = "auth"
+
+
+class DatabaseUnavailable(AkariError):
+    """The database could not be reached or written (down, full, read-only); nothing was changed."""
+
+    reason = "database"
+    retryable = True
+
+
+class Cancelled(AkariError):
+    """The generation was cancelled before it ran."""
+
+    reason = "cancelled"

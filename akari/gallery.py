@@ -20,8 +20,6 @@ from akari.db.models import Generation, User, utcnow
 from akari.errors import InvalidInput, NotFound, PermissionDenied, StoreError
 from akari.imaging import EXTENSIONS
 from akari.records import GenerationRecord
-from akari.stores import ImageStore
-from akari.stores.local import LocalStore
 
 if TYPE_CHECKING:
     from akari.studio import Studio
@@ -113,7 +111,7 @@ class Gallery:
     def __init__(self, studio: Studio) -> None:
         self.studio = studio
         self.sessions = studio.sessions
-        self._local = LocalStore(studio.settings.images_dir)
+        self.images = studio.images
 
     # -- reading -------------------------------------------------------------------------------------------------
     def page(self, viewer: Viewer, query: GalleryQuery) -> GalleryPage:
@@ -198,26 +196,10 @@ class Gallery:
             return [GenerationRecord.from_row(row, name) for row, name in session.execute(stmt)]
 
     # -- images --------------------------------------------------------------------------------------------------
-    def thumbnail(self, record: GenerationRecord) -> str:
-        """What the grid shows: a Cloudinary transformation URL, or the local thumbnail's path (read it with
-        `local_file`)."""
-        return record.thumbnail_url or record.image_url or ""
-
-    def local_file(self, path: str) -> bytes:
-        """A file of the local store; anything outside the image folder is refused."""
-        return self._local.read(path)
-
     def image_bytes(self, viewer: Viewer, generation_id: int) -> tuple[GenerationRecord, bytes]:
         """The full image, if the viewer may see it."""
         record = self.detail(viewer, generation_id)
-        return record, self._read(record)
-
-    def _read(self, record: GenerationRecord) -> bytes:
-        if not record.has_image:
-            raise NotFound("This generation has no image.")
-        if record.store == "local" and self.studio.store.name != "local":
-            return self._local.read(record.image_url or "")
-        return self.studio.generations.image_bytes(record)
+        return record, self.images.read(record)
 
     def zip_images(self, viewer: Viewer, generation_ids: Sequence[int]) -> ZipArchive:
         """Selected images (each one the viewer may see) in one ZIP, with their prompts and settings in a CSV."""
@@ -232,7 +214,7 @@ class Gallery:
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
             for record in records:
                 try:
-                    data = self._read(record)
+                    data = self.images.read(record)
                 except (NotFound, StoreError) as exc:
                     log.warning("zip: image %s unreadable: %s", record.id, exc.log_line())
                     missing.append(record.id)
@@ -247,7 +229,13 @@ class Gallery:
 
     # -- changing ------------------------------------------------------------------------------------------------
     def set_shared(self, viewer: Viewer, generation_id: int, shared: bool) -> GenerationRecord:
-        """Share to (or take back from) the community gallery."""
+        """Share to (or take back from) the community gallery. The store switches first (a copied address of an
+        unshared image stops working); if it cannot, nothing changes."""
+        with self.sessions() as session:
+            row, username = self._owned(session, viewer, [generation_id])[0]
+            record = GenerationRecord.from_row(row, username)
+        if record.status == "succeeded" and record.is_public != bool(shared):
+            self.images.set_private(record, not shared)
         return self._change(viewer, generation_id, is_public=bool(shared))
 
     def set_favourite(self, viewer: Viewer, generation_id: int, favourite: bool) -> GenerationRecord:
@@ -297,13 +285,7 @@ class Gallery:
         return len(deleted)
 
     def _delete_files(self, record: GenerationRecord) -> None:
-        if not record.image_key:
-            return  # demo rows share their pictures: there is no file of this image's own to remove
-        store: ImageStore = self._local if record.store == "local" else self.studio.store
-        if record.store != store.name:
-            raise StoreError(f"This image is kept on {record.store}, which this server is not set up to reach.",
-                             reason="store_config", retryable=False)
-        store.delete(record.image_key)
+        self.images.delete(record)
 
     def _owned(self, session: Session, viewer: Viewer, ids: Sequence[int], *,
                own_only: bool = False) -> list[tuple[Generation, str]]:

@@ -1,59 +1,82 @@
-"""The generation service: validate, check the quota, record, generate, store, record the result."""
+"""The generation service: submit (quota and row in one serialised step), run a claimed row, read results.
+
+A generation is a row from the moment it is accepted: queued -> running -> succeeded | failed | pending_upload,
+or cancelled while still queued. A worker holding the row's lease makes the image, writes it to the spool (fsync'd)
+and records that before the upload; the spool file goes only once the row says succeeded. So a crash at any moment
+leaves either a row to run again or a kept image to upload, never a paid image lost.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
+import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from akari import preferences
+from akari.completions import Completions
+from akari.db.engine import IMMEDIATE
 from akari.db.models import Generation, User, utcnow
-from akari.errors import AkariError, NotFound, PermissionDenied, QuotaExceeded
-from akari.generators import GeneratedImage, ImageGenerator
-from akari.jobs import JobRunner
+from akari.db.transactions import persistently, retrying, translated
+from akari.errors import AkariError, DatabaseUnavailable, InvalidInput, NotFound, PermissionDenied, StoreError
+from akari.generators import ImageGenerator
 from akari.pricing import neurons_for
 from akari.prompts import GenerationRequest, validate
+from akari.queue import Job, LeaseLost, LiveInstance, Queue
+from akari.quota import Quotas
 from akari.records import GenerationRecord
 from akari.spool import Spool
-from akari.stores import ImageStore, StoredImage
+from akari.stores import ImageMeta, StoredImage, Stores
 
 log = logging.getLogger("akari.generation")
+_GENERATIONS = Generation.__table__
+_USERS = User.__table__
+_BY_ID = (select(_GENERATIONS, _USERS.c.username)
+          .join(_USERS, _USERS.c.id == _GENERATIONS.c.user_id)
+          .where(_GENERATIONS.c.id == bindparam("id")))
+_ANYONE_WAITING = select(exists().where(Generation.status == "queued"))
+_LOCK_USER = (select(_USERS.c.id, _USERS.c.username, _USERS.c.enabled, _USERS.c.daily_quota)
+              .where(_USERS.c.id == bindparam("id")).with_for_update(key_share=True))
+_INSERT = insert(_GENERATIONS).returning(_GENERATIONS.c.id, sort_by_parameter_order=True)
+
+
+class LocalRunner(Protocol):
+    """Workers in this process that can take rows straight from a submit."""
+
+    id: str  # the instance that will hold the leases
+
+    def reserve(self, count: int) -> bool:
+        """Hold `count` free workers for a submit in progress; False if there are not that many."""
+        ...
+
+    def run_claimed(self, jobs: list[Job], *, reserved: int) -> None:
+        """Run these (already claimed) rows and give back the rest of the `reserved` workers."""
+        ...
+
+    def wake(self) -> None:
+        """Look at the queue now: something was queued."""
+        ...
+
+    def active(self) -> set[int]:
+        """The rows its workers hold now."""
+        ...
 
 ACTIVE_STATUSES = ("queued", "running")
-COUNTED_STATUSES = ("queued", "running", "succeeded", "pending_upload")
-# Longer than any attempt can take (timeouts x retries): a row older than this cannot still be running.
-STALE_AFTER = timedelta(minutes=15)
+FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 PENDING_UPLOAD_MESSAGE = (
     "Your image was made but could not be saved to the image store yet. "
-    "It is kept safely on the server and the upload will be retried."
+    "It is kept safely on the server and the upload is retried automatically."
 )
-INTERRUPTED_MESSAGE = "This generation was interrupted by a server restart. Please run it again."
 INTERNAL_MESSAGE = "Something went wrong on our side while making this image. Please try again."
-
-
-def runner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def start_of_day_utc(now: datetime | None = None) -> datetime:
-    now = now or utcnow()
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+MAX_BATCH = 4
+# The final write of a made image rides out a database outage this long before it is left to recovery.
+FINAL_WRITE_PATIENCE_S = 120.0
+MAX_UPLOAD_BACKOFF_S = 3600.0
 
 
 @dataclass
@@ -68,202 +91,152 @@ class GenerationService:
         self,
         sessions: sessionmaker[Session],
         generator: ImageGenerator,
-        store: ImageStore,
+        stores: Stores,
         spool: Spool,
+        quotas: Quotas,
         *,
-        default_daily_quota: int,
-        jobs: JobRunner | None = None,
+        deadline_s: float = 90.0,
+        lease_seconds: float = 30.0,
+        upload_retry_s: float = 30.0,
     ) -> None:
         self.sessions = sessions
         self.generator = generator
-        self.store = store
+        self.stores = stores
         self.spool = spool
-        self.default_daily_quota = default_daily_quota
-        self.jobs = jobs or JobRunner()
+        self.quotas = quotas
+        self.deadline_s = deadline_s
+        self.upload_retry_s = upload_retry_s
+        self.queue = Queue(sessions, lease_seconds=lease_seconds)
+        engine = sessions.kw["bind"]
+        self._writer = engine.execution_options(**{IMMEDIATE: True})
+        # One statement needs no transaction around it: on PostgreSQL that saves the BEGIN and ROLLBACK round trips.
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT") \
+            if engine.dialect.name == "postgresql" else engine
+        self.completions = Completions()
+        self.local: LocalRunner | None = None  # this process's workers, if it runs any
 
-    # -- quota -------------------------------------------------------------------------------------------------
-    def quota_for(self, session: Session, user: User) -> int:
-        if user.daily_quota is not None:
-            return user.daily_quota
-        admin_default = preferences.get(session, "default_daily_quota")
-        return int(admin_default) if admin_default is not None else self.default_daily_quota
-
-    def used_today(self, session: Session, user_id: int) -> int:
-        return session.scalar(
-            select(func.count(Generation.id)).where(
-                Generation.user_id == user_id,
-                Generation.created_at >= start_of_day_utc(),
-                Generation.status.in_(COUNTED_STATUSES),
-            )
-        ) or 0
-
-    def daily_usage(self, user_id: int) -> tuple[int, int]:
-        """(used today, daily quota) for the user."""
-        with self.sessions() as session:
-            user = self._user(session, user_id)
-            return self.used_today(session, user_id), self.quota_for(session, user)
+    def attach(self, runner: LocalRunner | None) -> None:
+        self.local = runner
 
     # -- submitting ----------------------------------------------------------------------------------------------
     def submit(self, user_id: int, request: GenerationRequest) -> int:
-        """Validate, check the quota and record the attempt; generation runs in the background. Returns its id."""
-        clean = validate(request)
-        with self.sessions.begin() as session:
-            user = self._user(session, user_id)
+        """Validate, check the quota and record the attempt in one step; a worker runs it. Returns its id."""
+        return self.submit_batch(user_id, request, 1)[0]
+
+    def submit_batch(self, user_id: int, request: GenerationRequest, count: int) -> list[int]:
+        """`count` images of one prompt: the first with the request's seed (or a random one), the others random.
+        All or none are accepted: the quota must hold them all."""
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BATCH:
+            raise InvalidInput(f"A batch has 1 to {MAX_BATCH} images (you asked for {count!r}).")
+        first = validate(request)
+        requests = [first, *(validate(GenerationRequest(first.prompt, first.steps, None, first.is_public,
+                                                        first.source)) for _ in range(count - 1))]
+        local = self.local
+        reserved = local is not None and local.reserve(len(requests))
+        jobs: list[Job] = []
+        try:
+            ids, jobs = retrying(lambda: self._insert(user_id, requests, local if reserved else None),
+                                 what="submitting a generation")
+        except SQLAlchemyError as exc:
+            raise translated(exc) from exc
+        finally:
+            if reserved and local is not None:
+                local.run_claimed(jobs, reserved=len(requests))  # what was not handed over goes back to the pool
+        if local is not None and not jobs:
+            local.wake()
+        return ids
+
+    def _insert(self, user_id: int, requests: list[GenerationRequest],
+                local: LocalRunner | None) -> tuple[list[int], list[Job]]:
+        """One serialised step per user: a write transaction holds SQLite's write lock from BEGIN; on PostgreSQL the
+        user's row is locked. So the count below and the insert it allows cannot interleave with another submit of
+        this user. With free workers here and nothing waiting in the queue, the rows are handed straight to them
+        (inserted already claimed): no queue round trip, and nobody is overtaken."""
+        with self._writer.begin() as connection:  # Core on a plain connection: this is every image's first step
+            user = connection.execute(_LOCK_USER, {"id": user_id}).first()
+            if user is None:
+                raise NotFound("That account does not exist.")
             if not user.enabled:
                 raise PermissionDenied("This account is disabled. Ask your administrator.")
-            used, quota = self.used_today(session, user_id), self.quota_for(session, user)
-            if used >= quota:
-                raise QuotaExceeded(
-                    f"You have used all {quota} of today's generations. Your quota resets at 00:00 UTC; "
-                    "ask your administrator if you need more."
-                )
-            row = Generation(
-                user_id=user_id,
-                prompt=clean.prompt,
-                steps=clean.steps,
-                seed=clean.seed,
-                model=self.generator.model,
-                generator=self.generator.name,
-                store=self.store.name,
-                status="queued",
-                runner=runner_id(),
-                is_public=clean.is_public,
-            )
-            session.add(row)
-            session.flush()
-            generation_id = row.id
-        self.jobs.submit(generation_id, lambda: self.run(generation_id))
-        return generation_id
+            self.quotas.reserve(connection, user, len(requests))  # type: ignore[arg-type]
+            owner = None if local is None or connection.scalar(_ANYONE_WAITING) else local.id
+            now = utcnow()
+            rows = [{"user_id": user_id, "prompt": r.prompt, "steps": r.steps, "seed": r.seed,
+                     "model": self.generator.model, "generator": self.generator.name,
+                     "store": self.stores.current.name, "is_public": r.is_public, "source": r.source,
+                     "asset_token": secrets.token_hex(8), "created_at": now,
+                     "status": "running" if owner else "queued", "lease_owner": owner,
+                     "attempts": 1 if owner else 0, "started_at": now if owner else None}
+                    for r in requests]
+            ids = list(connection.execute(_INSERT, rows).scalars())
+        # Committed: only now may the workers start on them.
+        jobs = [Job(row_id, user_id, user.username, row["prompt"], row["steps"], row["seed"], row["is_public"],
+                    row["asset_token"], None, None, 1, 0, None) for row_id, row in zip(ids, rows, strict=True)]
+        return ids, jobs if owner else []
 
-    def generate(self, user_id: int, request: GenerationRequest, timeout: float | None = None) -> GenerationRecord:
-        """Submit and wait: what the command line uses."""
-        generation_id = self.submit(user_id, request)
-        self.jobs.wait(generation_id, timeout)
-        return self.get(generation_id)
+    def cancel(self, user_id: int, generation_id: int) -> None:
+        """Cancel a generation of one's own that has not started; it no longer counts against the quota."""
+        def work() -> int:
+            with self.sessions.begin() as session:
+                return session.execute(
+                    update(Generation)
+                    .where(Generation.id == generation_id, Generation.user_id == user_id,
+                           Generation.status == "queued")
+                    .values(status="cancelled", finished_at=utcnow(), error_reason="cancelled",
+                            error_message="Cancelled before it started.")
+                ).rowcount
+
+        if not retrying(work, what="cancelling"):
+            raise InvalidInput("Only a generation that has not started yet can be cancelled.")
+        self.completions.done(generation_id)
+
+    # -- reading -------------------------------------------------------------------------------------------------
+    def get(self, generation_id: int) -> GenerationRecord:
+        try:
+            with self._reader.connect() as connection:  # a plain connection: waiters read rows often
+                found = connection.execute(_BY_ID, {"id": generation_id}).first()
+        except SQLAlchemyError as exc:
+            raise translated(exc) from exc
+        if found is None:
+            raise NotFound("That image does not exist.")
+        return GenerationRecord.from_row(found, found.username)  # type: ignore[arg-type]
 
     def wait(self, generation_id: int, timeout: float | None = None) -> GenerationRecord:
-        self.jobs.wait(generation_id, timeout)
-        return self.get(generation_id)
+        """The row once it is done (or as it is when `timeout` runs out). Woken at once by a worker of this process;
+        a worker elsewhere is noticed by looking at the row every half second."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                event = self.completions.event(generation_id)
+                local = self.local
+                if not event.is_set() and local is not None and generation_id in local.active():
+                    # Running here: its worker wakes us; no need to read the row until then.
+                    left = None if deadline is None else deadline - time.monotonic()
+                    event.wait(left)
+                record = self.get(generation_id)
+                left = None if deadline is None else deadline - time.monotonic()
+                if record.is_done or (left is not None and left <= 0):
+                    return record
+                event.wait(0.5 if left is None else min(0.5, left))
+        finally:
+            self.completions.forget(generation_id)
 
-    def get(self, generation_id: int) -> GenerationRecord:
+    def generate(self, user_id: int, request: GenerationRequest, timeout: float | None = None) -> GenerationRecord:
+        """Submit and wait."""
+        return self.wait(self.submit(user_id, request), timeout)
+
+    def position(self, generation_id: int) -> int:
+        return self.queue.position(generation_id)
+
+    def active(self, user_id: int, limit: int = 50) -> list[GenerationRecord]:
+        """The user's generations still queued or running, oldest first."""
         with self.sessions() as session:
-            found = session.execute(
-                select(Generation, User.username).join(User).where(Generation.id == generation_id)
-            ).first()
-            if found is None:
-                raise NotFound("That image does not exist.")
-            return GenerationRecord.from_row(found[0], found[1])
-
-    # -- running -----------------------------------------------------------------------------------------------
-    def run(self, generation_id: int) -> None:
-        """The background part. Never raises: every outcome is written to the row."""
-        try:
-            self._run(generation_id)
-        except Exception:  # a bug must not leave the row 'running' for ever
-            log.exception("generation %s crashed", generation_id)
-            self._finish(generation_id, status="failed", error_reason="internal", error_message=INTERNAL_MESSAGE)
-
-    def _run(self, generation_id: int) -> None:
-        with self.sessions.begin() as session:
-            row = session.get(Generation, generation_id)
-            if row is None or row.status != "queued":
-                return
-            row.status, row.started_at, row.runner = "running", utcnow(), runner_id()
-            prompt, steps, seed, owner = row.prompt, row.steps, row.seed, row.user.username
-
-        started = time.perf_counter()
-        try:
-            image = self.generator.generate(prompt, steps=steps, seed=seed)
-        except AkariError as exc:
-            log.warning("generation %s failed: %s", generation_id, exc.log_line())
-            self._finish(
-                generation_id,
-                status="failed",
-                error_reason=exc.reason,
-                error_code=exc.code,
-                error_message=exc.message,
-                error_detail=exc.detail,
-                generate_ms=_ms_since(started),
-            )
-            return
-        generate_ms = _ms_since(started)
-        neurons = neurons_for(steps, image.width, image.height) if image.generator == "cloudflare" else 0.0
-
-        stored_at = time.perf_counter()
-        try:
-            stored = self.store.save(image.data, fmt=image.format, prompt=prompt, owner=owner,
-                                     generation_id=generation_id)
-        except Exception as exc:
-            self._keep_for_retry(generation_id, image, exc, generate_ms, neurons)
-            return
-        self._finish(
-            generation_id,
-            status="succeeded",
-            generate_ms=generate_ms,
-            store_ms=_ms_since(stored_at),
-            neurons=neurons,
-            **_stored_columns(stored),
-        )
-
-    def _keep_for_retry(self, generation_id: int, image: GeneratedImage, exc: Exception, generate_ms: int,
-                        neurons: float) -> None:
-        """The image was paid for: keep it in the spool and mark the row for a later upload."""
-        self.spool.put(generation_id, image.data, image.format)
-        detail = exc.log_line() if isinstance(exc, AkariError) else repr(exc)
-        log.warning("generation %s stored in the spool, upload failed: %s", generation_id, detail)
-        self._finish(
-            generation_id,
-            status="pending_upload",
-            error_reason=getattr(exc, "reason", "store_failed"),
-            error_code=getattr(exc, "code", None),
-            error_message=PENDING_UPLOAD_MESSAGE,
-            error_detail=detail,
-            generate_ms=generate_ms,
-            neurons=neurons,
-            image_format=image.format,
-            width=image.width,
-            height=image.height,
-            bytes=len(image.data),
-        )
-
-    def _finish(self, generation_id: int, **columns: object) -> None:
-        with self.sessions.begin() as session:
-            session.execute(
-                update(Generation)
-                .where(Generation.id == generation_id)
-                .values(finished_at=utcnow(), **columns)
-            )
-
-    # -- recovery ----------------------------------------------------------------------------------------------
-    def retry_uploads(self) -> RetryReport:
-        """Upload every spooled image; rows become 'succeeded' as their upload goes through."""
-        report = RetryReport()
-        with self.sessions() as session:
-            pending = session.execute(
-                select(Generation.id, Generation.prompt, User.username)
-                .join(User)
-                .where(Generation.status == "pending_upload")
-                .order_by(Generation.id)
+            rows = session.execute(
+                select(Generation, User.username).join(User)
+                .where(Generation.user_id == user_id, Generation.status.in_(ACTIVE_STATUSES))
+                .order_by(Generation.id).limit(limit)
             ).all()
-        for generation_id, prompt, owner in pending:
-            spooled = self.spool.get(generation_id)
-            if spooled is None:
-                report.missing.append(generation_id)
-                self._finish(generation_id, status="failed", error_reason="spool_missing",
-                             error_message="The image waiting for upload was lost from the server's spool folder.")
-                continue
-            data, fmt = spooled
-            started = time.perf_counter()
-            try:
-                stored = self.store.save(data, fmt=fmt, prompt=prompt, owner=owner, generation_id=generation_id)
-            except Exception as exc:
-                report.still_pending[generation_id] = str(exc)
-                continue
-            self._finish(generation_id, status="succeeded", error_reason=None, error_code=None, error_message=None,
-                         error_detail=None, store_ms=_ms_since(started), **_stored_columns(stored))
-            self.spool.remove(generation_id)
-            report.stored.append(generation_id)
-        return report
+        return [GenerationRecord.from_row(row, name) for row, name in rows]
 
     def recent_failures(self, limit: int = 50, user_id: int | None = None) -> list[GenerationRecord]:
         """Failed attempts, newest first, with their reasons (one user's, or everyone's)."""
@@ -285,66 +258,155 @@ class GenerationService:
                 select(func.count(Generation.id)).where(Generation.status == "pending_upload")
             ) or 0
 
-    def recover_interrupted(self) -> int:
-        """Mark rows left queued/running by a crashed process as failed. Returns how many."""
-        now = utcnow()
-        host = socket.gethostname()
+    # -- running a claimed row -----------------------------------------------------------------------------------
+    def run(self, job: Job, owner: str) -> None:
+        """Work on a row we hold until it reaches a state of its own. Never raises."""
+        kept: str | None = None
+        self.completions.again(job.id)
+        try:
+            kept = self._run(job, owner)
+        except LeaseLost:
+            log.info("generation %s was taken over or cancelled; this worker stops", job.id)
+        except DatabaseUnavailable as exc:
+            # The row keeps our lease and its spooled image; our recovery hands it on once the database is back.
+            log.warning("generation %s: the database stayed unavailable: %s", job.id, exc.log_line())
+        except Exception:  # a bug must not leave the row 'running' for ever
+            log.exception("generation %s crashed", job.id)
+            try:
+                self._record_crash(job, owner)
+            except Exception:
+                log.exception("generation %s: could not record the crash", job.id)
+        finally:
+            self.completions.done(job.id)
+        if kept:  # the row says succeeded: the spooled copy can go (after the waiter was woken)
+            self.spool.remove(kept)
+
+    def _record_crash(self, job: Job, owner: str) -> None:
+        with self.sessions() as session:
+            spooled = session.scalar(select(Generation.spool_key).where(Generation.id == job.id))
+        if spooled:  # the image was made and kept: never throw a paid image away, retry its upload later
+            self._change(job, owner, status="pending_upload", lease_owner=None, error_reason="internal",
+                         error_message=PENDING_UPLOAD_MESSAGE, next_attempt_at=utcnow() + timedelta(
+                             seconds=self.upload_retry_s), finished_at=utcnow())
+        else:
+            self._change(job, owner, status="failed", error_reason="internal", error_code=None,
+                         error_message=INTERNAL_MESSAGE, error_detail=None, lease_owner=None, finished_at=utcnow())
+
+    def _change(self, job: Job, owner: str, **values: object) -> None:
+        persistently(lambda: self.queue.change(job.id, owner, **values), give_up_after=FINAL_WRITE_PATIENCE_S,
+                     what=f"recording generation {job.id}")
+
+    def _run(self, job: Job, owner: str) -> str | None:
+        """Returns the spool key to remove once the image is stored."""
+        if job.spool_key is not None:
+            try:
+                kept: bytes | None = self.spool.read(job.spool_key)
+            except NotFound:
+                kept = None
+            return self._upload(job, owner, kept, job.image_format or "jpeg")
+        started = time.perf_counter()
+        try:
+            image = self.generator.generate(job.prompt, steps=job.steps, seed=job.seed,
+                                            deadline=time.monotonic() + self.deadline_s)
+        except AkariError as exc:
+            log.warning("generation %s failed: %s", job.id, exc.log_line())
+            self._change(job, owner, status="failed", error_reason=exc.reason, error_code=exc.code,
+                         error_message=exc.message, error_detail=exc.detail, generate_ms=_ms_since(started),
+                         lease_owner=None, finished_at=utcnow())
+            return None
+        made = {"generate_ms": _ms_since(started), "image_format": image.format, "width": image.width,
+                "height": image.height, "bytes": len(image.data), "request_id": image.meta.get("ray"),
+                "neurons": neurons_for(job.steps, image.width, image.height) if image.generator == "cloudflare"
+                else 0.0}
+        try:
+            spool_key = self.spool.put(job.id, image.data, image.format)
+        except StoreError as exc:
+            # No room to keep it safe: try the store straight from memory, the only copy.
+            log.error("generation %s: %s", job.id, exc.log_line())
+            self._change(job, owner, **made)
+            return self._upload(job, owner, image.data, image.format, unsafe=exc)
+        self._change(job, owner, spool_key=spool_key, spool_host=self.spool.host, **made)
+        return self._upload(job, owner, image.data, image.format)
+
+    def _upload(self, job: Job, owner: str, data: bytes | None, fmt: str,
+                unsafe: StoreError | None = None) -> str | None:
+        """Store the image; on failure it waits in the spool for a retry with backoff. Returns the spool key to
+        remove once the row says succeeded."""
+        if data is None:
+            self._change(job, owner, status="failed", error_reason="spool_missing", error_code=None,
+                         error_message="The image waiting for upload was lost from the server's spool folder.",
+                         lease_owner=None, finished_at=utcnow())
+            return None
+        store = self.stores.current
+        started = time.perf_counter()
+        try:
+            stored = store.save(data, name=f"g{job.id}-{job.asset_token}", fmt=fmt, private=not job.is_public,
+                                meta=ImageMeta(job.id, job.username, job.prompt))
+        except Exception as exc:
+            error = exc if isinstance(exc, StoreError) else StoreError(
+                "The image store failed.", detail=f"{type(exc).__name__}: {exc}")
+            if unsafe is not None:
+                self._change(job, owner, status="failed", error_reason=unsafe.reason, error_code=None,
+                             error_message=unsafe.message, error_detail=f"{unsafe.detail}; {error.log_line()}",
+                             lease_owner=None, finished_at=utcnow())
+                return None
+            delay = min(self.upload_retry_s * 2 ** job.upload_attempts, MAX_UPLOAD_BACKOFF_S)
+            log.warning("generation %s kept in the spool, upload failed (retry in %.0f s): %s", job.id, delay,
+                        error.log_line())
+            self._change(job, owner, status="pending_upload", lease_owner=None, error_reason=error.reason,
+                         error_code=error.code, error_message=PENDING_UPLOAD_MESSAGE, error_detail=error.detail,
+                         upload_attempts=job.upload_attempts + 1,
+                         next_attempt_at=utcnow() + timedelta(seconds=delay), finished_at=utcnow())
+            return None
+        self._change(job, owner, status="succeeded", lease_owner=None, error_reason=None, error_code=None,
+                     error_message=None, error_detail=None, next_attempt_at=None, store=store.name,
+                     store_ms=_ms_since(started), finished_at=utcnow(), spool_key=None, spool_host=None,
+                     **_stored_columns(stored))
+        # Only now that the row says succeeded; a crash before the removal leaves a file for `sweep_spool`.
+        return self.spool.key_for(job.id, fmt)
+
+    def sweep_spool(self) -> int:
+        """Remove spool files whose image is stored (the row says succeeded and no longer points at the file)."""
+        files = self.spool.keys()
+        if not files:
+            return 0
+        with self.sessions() as session:
+            done = set(session.scalars(select(Generation.id).where(
+                Generation.id.in_(files), Generation.status == "succeeded", Generation.spool_key.is_(None))))
+        for generation_id in done:
+            for key in files[generation_id]:
+                self.spool.remove(key)
+        return len(done)
+
+    # -- uploads waiting in the spool ----------------------------------------------------------------------------
+    def retry_uploads(self, me: LiveInstance) -> RetryReport:
+        """Claim every image waiting for upload on this machine and try it now, whatever its backoff says. Two runs
+        at once never upload one image twice: each row is claimed before it is touched."""
+        report = RetryReport()
         with self.sessions.begin() as session:
-            rows = session.execute(
-                select(Generation.id, Generation.runner, Generation.created_at).where(
-                    Generation.status.in_(ACTIVE_STATUSES)
-                )
-            ).all()
-            dead = [gid for gid, runner, created in rows if _is_dead(runner, created, host, now)]
-            if dead:
-                session.execute(
-                    update(Generation)
-                    .where(Generation.id.in_(dead), Generation.status.in_(ACTIVE_STATUSES))
-                    .values(status="failed", error_reason="interrupted", error_message=INTERRUPTED_MESSAGE,
-                            finished_at=now)
-                )
-        return len(dead)
-
-    def image_bytes(self, record: GenerationRecord) -> bytes:
-        """The full image, from the store or, while its upload is pending, from the spool."""
-        if record.status == "pending_upload":
-            spooled = self.spool.get(record.id)
-            if spooled is not None:
-                return spooled[0]
-        if not record.image_url:
-            raise NotFound("This generation has no image.")
-        return self.store.read(record.image_url)
-
-    def _user(self, session: Session, user_id: int) -> User:
-        user = session.get(User, user_id)
-        if user is None:
-            raise NotFound("That account does not exist.")
-        return user
-
-
-def _is_dead(runner: str | None, created: datetime, host: str, now: datetime) -> bool:
-    if now - created > STALE_AFTER:
-        return True
-    if runner is None:
-        return False
-    runner_host, _, pid = runner.rpartition(":")
-    if runner_host == host and pid.isdigit():
-        return int(pid) != os.getpid() and not _pid_alive(int(pid))
-    return False
+            waiting = set(session.scalars(select(Generation.id).where(
+                Generation.status == "pending_upload", Generation.spool_key.is_not(None),
+                or_(Generation.spool_host.is_(None), Generation.spool_host == self.spool.host))))
+            # Due now: someone asked for it.
+            session.execute(update(Generation).where(Generation.id.in_(waiting), Generation.status == "pending_upload")
+                            .values(next_attempt_at=None))
+        while waiting and (job := self.queue.claim(me.id, only=tuple(sorted(waiting)), uploads_only=True)):
+            waiting.discard(job.id)
+            self.run(job, me.id)
+            record = self.get(job.id)
+            if record.status == "succeeded":
+                report.stored.append(job.id)
+            elif record.status == "pending_upload":
+                report.still_pending[job.id] = record.error_message or "the upload failed"
+            else:
+                report.missing.append(job.id)
+        return report
 
 
 def _stored_columns(stored: StoredImage) -> dict[str, object]:
-    return {
-        "image_key": stored.key,
-        "image_url": stored.url,
-        "thumbnail_url": stored.thumbnail_url,
-        "image_format": stored.format,
-        "width": stored.width,
-        "height": stored.height,
-        "bytes": stored.bytes,
-    }
+    return {"image_key": stored.key, "image_url": stored.url, "thumbnail_url": None, "image_format": stored.format,
+            "width": stored.width, "height": stored.height, "bytes": stored.bytes}
 
 
 def _ms_since(started: float) -> int:
     return round((time.perf_counter() - started) * 1000)
-

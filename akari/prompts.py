@@ -12,6 +12,7 @@ MAX_PROMPT_CHARS = 2048
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 1, 8, 4
 MAX_SEED = 2**32 - 1
 _ALLOWED_CONTROLS = {"\n", "\t"}
+SOURCES = ("ui", "api", "cli")
 
 # The model has no style parameter: a style is a template around the user's words.
 STYLE_PRESETS: dict[str, str] = {
@@ -31,20 +32,37 @@ class GenerationRequest:
     steps: int = DEFAULT_STEPS
     seed: int | None = None  # None: a random seed is chosen and recorded
     is_public: bool = False
+    source: str = "ui"  # ui | api | cli: where it was asked for, for the usage figures
 
 
 def apply_style(prompt: str, style: str) -> str:
+    """The prompt inside the style's template; refused in words when the style pushes it over the limit."""
     template = STYLE_PRESETS.get(style)
     if template is None:
         raise InvalidInput(f"Unknown style {style!r}. Pick one of: {', '.join(STYLE_PRESETS)}.")
-    return template.format(prompt=prompt.strip())
+    styled = template.format(prompt=prompt.strip())
+    if len(styled) > MAX_PROMPT_CHARS:
+        added = len(styled) - len(prompt.strip())
+        raise InvalidInput(
+            f"The {style} style adds {added} characters, which makes your prompt {len(styled):,} characters long; "
+            f"the limit is {MAX_PROMPT_CHARS:,}. Shorten the prompt by {len(styled) - MAX_PROMPT_CHARS:,} "
+            "characters or pick no style."
+        )
+    return styled
 
 
 def clean_prompt(prompt: object) -> str:
-    """Return the prompt, trimmed, or raise InvalidInput saying what is wrong with it."""
-    if not isinstance(prompt, str) or not prompt.strip():
+    """Return the prompt, trimmed, with line breaks as "\n", or raise InvalidInput saying what is wrong with it."""
+    if not isinstance(prompt, str):
         raise InvalidInput("Write a prompt first: describe the image you want.")
-    text = prompt.strip()
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in prompt):
+        # Half of a character pair, left by a broken copy or a bad client: it cannot be sent anywhere.
+        raise InvalidInput("Your prompt contains a broken character (half of an emoji or symbol). "
+                           "Retype or paste it as plain text.")
+    text = prompt.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not any(unicodedata.category(ch)[0] not in "CZ" for ch in text):
+        # Nothing visible: empty, spaces, or invisible characters such as zero-width spaces.
+        raise InvalidInput("Write a prompt first: describe the image you want.")
     if len(text) > MAX_PROMPT_CHARS:
         raise InvalidInput(
             f"Your prompt is {len(text):,} characters long; the limit is {MAX_PROMPT_CHARS:,}. "
@@ -74,9 +92,12 @@ def check_seed(seed: object) -> int:
 
 def validate(request: GenerationRequest) -> GenerationRequest:
     """A request with a clean prompt, valid steps and a concrete seed, or InvalidInput."""
+    if request.source not in SOURCES:
+        raise InvalidInput(f"The source must be one of: {', '.join(SOURCES)}.")
     return GenerationRequest(
         prompt=clean_prompt(request.prompt),
         steps=check_steps(request.steps),
         seed=check_seed(request.seed),
         is_public=bool(request.is_public),
+        source=request.source,
     )

@@ -38,10 +38,12 @@ class GenerationRecord:
     created_at: datetime
     finished_at: datetime | None
     deleted: bool
+    source: str = "ui"  # ui | api | cli
+    spool_key: str | None = None  # the image waits in the spool (made, not stored yet)
 
     @property
     def is_done(self) -> bool:
-        return self.status in ("succeeded", "failed", "pending_upload")
+        return self.status in ("succeeded", "failed", "pending_upload", "cancelled")
 
     @property
     def has_image(self) -> bool:
@@ -85,6 +87,8 @@ class GenerationRecord:
             store_ms=row.store_ms,
             is_public=bool(row.is_public),
             is_favourite=bool(row.is_favourite),
+            source=row.source or "ui",
+            spool_key=row.spool_key,
             created_at=row.created_at,
             finished_at=row.finished_at,
             deleted=row.deleted_at is not None,

@@ -1,8 +1,7 @@
-"""The studio: settings, database, generator, store and services wired together once, from settings."""
+"""The studio: settings, database, generator, stores and services wired together once, from settings."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,12 +14,14 @@ from akari.config import Settings, load_settings
 from akari.db import migrate
 from akari.db.engine import make_engine, make_session_factory
 from akari.db.models import User
-from akari.generation import GenerationService
+from akari.generation import GenerationService, RetryReport
 from akari.generators import ImageGenerator, make_generator
+from akari.images import Images
+from akari.queue import LiveInstance
+from akari.quota import Quotas
 from akari.spool import Spool
-from akari.stores import ImageStore, make_store
-
-log = logging.getLogger("akari")
+from akari.stores import ImageStore, Stores, make_stores
+from akari.worker import WorkerPool
 
 
 @dataclass(frozen=True)
@@ -30,28 +31,23 @@ class Backends:
     database: str
     offline: bool  # the generator is the offline sketch renderer, not AI
 
-    def summary(self) -> str:
-        return f"Images: {self.generator} · Storage: {self.store} · Database: {self.database}"
-
 
 class Studio:
-    def __init__(
-        self,
-        settings: Settings,
-        engine: Engine,
-        generator: ImageGenerator,
-        store: ImageStore,
-    ) -> None:
+    def __init__(self, settings: Settings, engine: Engine, generator: ImageGenerator, stores: Stores) -> None:
         self.settings = settings
         self.engine = engine
         self.sessions: sessionmaker[Session] = make_session_factory(engine)
         self.generator = generator
-        self.store = store
+        self.stores = stores
         self.spool = Spool(settings.spool_dir)
+        self.images = Images(stores, self.spool)
         self.accounts = Accounts(self.sessions)
+        self.quotas = Quotas(self.sessions, settings.default_daily_quota)
         self.generations = GenerationService(
-            self.sessions, generator, store, self.spool, default_daily_quota=settings.default_daily_quota
+            self.sessions, generator, stores, self.spool, self.quotas, deadline_s=settings.generation_deadline,
+            lease_seconds=settings.lease_seconds, upload_retry_s=settings.upload_retry_seconds,
         )
+        self.workers: WorkerPool | None = None
 
     @classmethod
     def open(
@@ -62,17 +58,39 @@ class Studio:
         store: ImageStore | None = None,
         run_migrations: bool = True,
     ) -> Studio:
-        """Build everything from settings, apply migrations and mark rows left running by a crash."""
+        """Build everything from settings and apply migrations. Workers start separately (`start_workers`)."""
         settings = settings or load_settings()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, connections=settings.workers + 5)
         if run_migrations:
             migrate.upgrade(engine)
-        studio = cls(settings, engine, generator or make_generator(settings), store or make_store(settings))
-        interrupted = studio.generations.recover_interrupted()
-        if interrupted:
-            log.warning("marked %d interrupted generation(s) as failed", interrupted)
-        return studio
+        stores = make_stores(settings)
+        if store is not None:
+            stores = Stores(store, stores.get("local"), stores.get("demo"))
+        return cls(settings, engine, generator or make_generator(settings), stores)
+
+    @property
+    def store(self) -> ImageStore:
+        """The store new images go to."""
+        return self.stores.current
+
+    def start_workers(self, workers: int | None = None, *, kind: str = "app",
+                      only: tuple[int, ...] | None = None) -> WorkerPool:
+        """Run generations in this process (and keep up the queue's recovery) until `close`."""
+        if self.workers is None:
+            self.workers = WorkerPool(self.generations, workers=self.settings.workers if workers is None else workers,
+                                      kind=kind, lease_seconds=self.settings.lease_seconds, only=only).start()
+        return self.workers
+
+    def retry_uploads(self) -> RetryReport:
+        """Upload now every image waiting in this machine's spool (the command line's and the admin's button)."""
+        if self.workers is not None:
+            return self.generations.retry_uploads(self.workers.instance)
+        me = LiveInstance(self.sessions, kind="cli", workers=0, lease_seconds=self.settings.lease_seconds).register()
+        try:
+            return self.generations.retry_uploads(me)
+        finally:
+            me.close()
 
     @property
     def backends(self) -> Backends:
@@ -105,5 +123,7 @@ class Studio:
             return user.id
 
     def close(self) -> None:
-        self.generations.jobs.shutdown(wait=True)
+        if self.workers is not None:
+            self.workers.stop()
+            self.workers = None
         self.engine.dispose()

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, case, func, select, text, tuple_
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import ColumnElement, Select, case, func, select, tuple_
+from sqlalchemy.orm import Session
 
-from akari.db.models import Generation, UsageDaily, User
+from akari.db.models import Generation, User
 from akari.errors import InvalidInput, PermissionDenied
-from akari.generation import COUNTED_STATUSES, start_of_day_utc
 from akari.pricing import FREE_NEURONS_PER_DAY, dollars_for
+from akari.quota import COUNTED_STATUSES, start_of_day_utc
+from akari.summaries import summaries
 
 if TYPE_CHECKING:
     from akari.gallery import Viewer
@@ -170,10 +171,11 @@ class Usage:
             self._check(session, viewer, usage_filter.user_id)
             per_day = self._per_day(session, usage_filter)
             buckets = self._time_buckets(session, usage_filter)
+            by_reason = self._summed("reason", usage_filter)
             reasons = [Count(str(v), int(n)) for v, n in session.execute(
-                self._summed("reason", usage_filter).order_by(func.sum(UsageDaily.generations).desc()))]
+                by_reason.order_by(by_reason.selected_columns[1].desc()))]
             steps = sorted((Count(str(v), int(n), float(neurons or 0)) for v, n, neurons in session.execute(
-                self._summed("steps", usage_filter, UsageDaily.neurons))), key=lambda c: int(c.label))
+                self._summed("steps", usage_filter, with_neurons=True))), key=lambda c: int(c.label))
             per_user = self._per_user(session, usage_filter) if usage_filter.user_id is None else []
             today_used, today_quota = self._today(session, usage_filter.user_id)
         statuses: dict[str, int] = {}
@@ -199,37 +201,27 @@ class Usage:
 
     # -- queries ---------------------------------------------------------------------------------------------------
     @staticmethod
-    def _summed(dimension: str, usage_filter: UsageFilter, *extra: InstrumentedAttribute[Any]) -> Select[Any]:
+    def _summed(dimension: str, usage_filter: UsageFilter, *, with_neurons: bool = False) -> Select[Any]:
         """One dimension's summary rows in the filter, summed per value."""
-        conditions = [
-            UsageDaily.dimension == dimension,
-            UsageDaily.day >= usage_filter.date_from,
-            UsageDaily.day <= usage_filter.date_to,
-        ]
-        if usage_filter.user_id is not None:
-            conditions.append(UsageDaily.user_id == usage_filter.user_id)
-        columns = [UsageDaily.value, func.sum(UsageDaily.generations), *(func.sum(c) for c in extra)]
+        table = summaries()
+        columns = [table.c.value, func.sum(table.c.generations)]
+        if with_neurons:
+            columns.append(func.sum(table.c.neurons))
         return (
             select(*columns)
-            .where(*conditions)
-            .group_by(UsageDaily.value)
-            .having(func.sum(UsageDaily.generations) != 0)
+            .where(*_in_filter(table, dimension, usage_filter))
+            .group_by(table.c.value)
+            .having(func.sum(table.c.generations) != 0)
         )
 
     def _per_day(self, session: Session, usage_filter: UsageFilter) -> list[DayStatus]:
-        conditions = [
-            UsageDaily.dimension == "status",
-            UsageDaily.day >= usage_filter.date_from,
-            UsageDaily.day <= usage_filter.date_to,
-        ]
-        if usage_filter.user_id is not None:
-            conditions.append(UsageDaily.user_id == usage_filter.user_id)
+        table = summaries()
         stmt = (
-            select(UsageDaily.day, UsageDaily.value, func.sum(UsageDaily.generations), func.sum(UsageDaily.neurons))
-            .where(*conditions)
-            .group_by(UsageDaily.day, UsageDaily.value)
-            .having(func.sum(UsageDaily.generations) != 0)
-            .order_by(UsageDaily.day, UsageDaily.value)
+            select(table.c.day, table.c.value, func.sum(table.c.generations), func.sum(table.c.neurons))
+            .where(*_in_filter(table, "status", usage_filter))
+            .group_by(table.c.day, table.c.value)
+            .having(func.sum(table.c.generations) != 0)
+            .order_by(table.c.day, table.c.value)
         )
         return [DayStatus(_as_date(day), status, int(n), float(neurons or 0))
                 for day, status, n, neurons in session.execute(stmt)]
@@ -243,23 +235,20 @@ class Usage:
         return buckets
 
     def _per_user(self, session: Session, usage_filter: UsageFilter) -> list[UserUsage]:
-        generations = func.sum(UsageDaily.generations)
+        table = summaries()
+        generations = func.sum(table.c.generations)
         stmt = (
             select(
-                UsageDaily.user_id,
+                table.c.user_id,
                 User.username,
                 generations,
-                func.sum(case((UsageDaily.value.in_(SUCCESS_STATUSES), UsageDaily.generations), else_=0)),
-                func.sum(case((UsageDaily.value == "failed", UsageDaily.generations), else_=0)),
-                func.sum(UsageDaily.neurons),
+                func.sum(case((table.c.value.in_(SUCCESS_STATUSES), table.c.generations), else_=0)),
+                func.sum(case((table.c.value == "failed", table.c.generations), else_=0)),
+                func.sum(table.c.neurons),
             )
-            .join(User, User.id == UsageDaily.user_id)
-            .where(
-                UsageDaily.dimension == "status",
-                UsageDaily.day >= usage_filter.date_from,
-                UsageDaily.day <= usage_filter.date_to,
-            )
-            .group_by(UsageDaily.user_id, User.username)
+            .join(User, User.id == table.c.user_id)
+            .where(*_in_filter(table, "status", UsageFilter(usage_filter.date_from, usage_filter.date_to)))
+            .group_by(table.c.user_id, User.username)
             .having(generations != 0)
             .order_by(generations.desc(), User.username)
         )
@@ -269,16 +258,18 @@ class Usage:
     def _today(self, session: Session, user_id: int | None) -> tuple[int, int | None]:
         """Generations counted against quotas today: one user's (with their quota), or everyone's."""
         if user_id is not None:
-            service = self.studio.generations
             user = session.get(User, user_id)
-            quota = service.quota_for(session, user) if user is not None else None
-            return service.used_today(session, user_id), quota
+            if user is None:
+                return 0, None
+            usage = self.studio.quotas.usage(session, user)
+            return usage.used, usage.quota
         # From the summaries: on the table itself the planner may walk the status index over every row.
+        table = summaries()
         used = session.scalar(
-            select(func.sum(UsageDaily.generations)).where(
-                UsageDaily.dimension == "status",
-                UsageDaily.day == start_of_day_utc().date(),
-                UsageDaily.value.in_(COUNTED_STATUSES),
+            select(func.sum(table.c.generations)).where(
+                table.c.dimension == "status",
+                table.c.day == start_of_day_utc().date(),
+                table.c.value.in_(COUNTED_STATUSES),
             )
         )
         return int(used or 0), None
@@ -340,6 +331,14 @@ class Usage:
                 return
 
 
+def _in_filter(table: Any, dimension: str, usage_filter: UsageFilter) -> list[ColumnElement[bool]]:
+    conditions = [table.c.dimension == dimension, table.c.day >= usage_filter.date_from,
+                  table.c.day <= usage_filter.date_to]
+    if usage_filter.user_id is not None:
+        conditions.append(table.c.user_id == usage_filter.user_id)
+    return conditions
+
+
 def _csv_row(row: Generation, username: str) -> list[object]:
     total = None if row.generate_ms is None else row.generate_ms + (row.store_ms or 0)
     return [
@@ -382,45 +381,3 @@ def _check_dates(usage_filter: UsageFilter) -> None:
 def _as_date(value: object) -> date:
     # SQLite hands back text when a column is read through an aggregate's GROUP BY.
     return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-# -- keeping the summaries in step outside the triggers (bulk loads) -------------------------------------------------
-_BUCKET_SQL = ("CASE WHEN {ms} < 10000 THEN {ms} / 100 WHEN {ms} < 120000 THEN 100 + ({ms} - 10000) / 1000 "
-               "ELSE 210 END")
-
-
-def add_to_summaries(connection: Connection, after_id: int = 0) -> None:
-    """Add the rows with id > after_id to the summaries, for loaders that bypass the triggers (demo data)."""
-    sqlite = connection.dialect.name == "sqlite"
-    day = "substr(created_at, 1, 10)" if sqlite else "CAST(created_at AS date)"
-    as_text = "TEXT" if sqlite else "varchar"
-    ms = "(generate_ms + coalesce(store_ms, 0))"
-    timed = "status = 'succeeded' AND generate_ms IS NOT NULL"
-    bucket = f"CASE WHEN {timed} THEN {_BUCKET_SQL.format(ms=ms)} END"
-    # One pass over the new rows into a small cube, then each dimension is summed from the cube.
-    connection.execute(text(
-        f"CREATE TEMPORARY TABLE usage_cube AS SELECT user_id, {day} AS day, status, steps, "
-        f"coalesce(error_reason, 'unknown') AS reason, {bucket} AS bucket, count(*) AS n, "
-        f"sum(neurons) AS neurons, sum(CASE WHEN {timed} THEN {ms} ELSE 0 END) AS ms "
-        f"FROM generations WHERE id > :after "
-        f"GROUP BY user_id, {day}, status, steps, coalesce(error_reason, 'unknown'), {bucket}"
-    ), {"after": after_id})
-    selects = (
-        "SELECT 'status', user_id, day, status, sum(n), sum(neurons), 0 FROM usage_cube WHERE true "
-        "GROUP BY user_id, day, status",
-        f"SELECT 'steps', user_id, day, CAST(steps AS {as_text}), sum(n), sum(neurons), 0 FROM usage_cube WHERE true "
-        "GROUP BY user_id, day, steps",
-        "SELECT 'reason', user_id, day, reason, sum(n), sum(neurons), 0 FROM usage_cube WHERE status = 'failed' "
-        "GROUP BY user_id, day, reason",
-        f"SELECT 'time', user_id, day, CAST(bucket AS {as_text}), sum(n), sum(neurons), sum(ms) FROM usage_cube "
-        "WHERE bucket IS NOT NULL GROUP BY user_id, day, bucket",
-    )
-    for select_sql in selects:
-        # WHERE in every SELECT: SQLite needs it to tell the SELECT apart from the ON CONFLICT clause.
-        connection.execute(text(
-            "INSERT INTO usage_daily AS u (dimension, user_id, day, value, generations, neurons, time_ms) "
-            f"{select_sql} ON CONFLICT (dimension, user_id, day, value) DO UPDATE SET "
-            "generations = u.generations + excluded.generations, neurons = u.neurons + excluded.neurons, "
-            "time_ms = u.time_ms + excluded.time_ms"
-        ))
-    connection.execute(text("DROP TABLE usage_cube"))

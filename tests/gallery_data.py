@@ -18,12 +18,16 @@ from sqlalchemy.engine import make_url
 
 from akari.config import load_settings
 from akari.db.models import Generation, User, utcnow
+from akari.prompts import GenerationRequest
+from akari.queue import LiveInstance
+from akari.records import GenerationRecord
+from akari.stores import ImageMeta
 from akari.studio import Studio
 from tests.db_fixtures import require_postgres
 
 POSTGRES_URL = os.environ.get("AKARI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Everything a test writes; emptied between the tests of a module that share one PostgreSQL database.
-TABLES = ("usage_daily", "generations", "login_failures", "preferences", "users")
+TABLES = ("usage_delta", "usage_daily", "instances", "generations", "login_failures", "preferences", "users")
 
 
 @dataclass(frozen=True)
@@ -104,14 +108,35 @@ def add_generation(studio: Studio, owner: Viewer, prompt: str = "a lighthouse at
     if values["status"] != "succeeded":
         values.setdefault("error_reason", "safety_filter" if values["status"] == "failed" else None)
     if stored:
-        image = studio.store.save(picture(), fmt="jpeg", prompt=prompt, owner="x", generation_id=0)
-        values.update(image_key=image.key, image_url=image.url, thumbnail_url=image.thumbnail_url,
-                      image_format=image.format, width=image.width, height=image.height, bytes=image.bytes)
+        image = studio.store.save(picture(), name=f"g0-{secrets.token_hex(8)}", fmt="jpeg", private=True,
+                                  meta=ImageMeta(0, "x", prompt))
+        values.update(image_key=image.key, image_url=image.url, image_format=image.format, width=image.width,
+                      height=image.height, bytes=image.bytes)
     with studio.sessions.begin() as session:
         row = Generation(user_id=owner.id, prompt=prompt, **values)
         session.add(row)
         session.flush()
         return row.id
+
+
+def generate_now(studio: Studio, user_id: int, request: GenerationRequest) -> GenerationRecord:
+    """Submit and run one generation in this thread, touching no other queued row (tests that need no workers)."""
+    generation_id = studio.generations.submit(user_id, request)
+    me = LiveInstance(studio.sessions, kind="cli", workers=0, lease_seconds=60).register()
+    try:
+        job = studio.generations.queue.claim(me.id, only=(generation_id,))
+        assert job is not None
+        studio.generations.run(job, me.id)
+    finally:
+        me.close()
+    return studio.generations.get(generation_id)
+
+
+def local_file(studio: Studio, generation_id: int, size: str = "full") -> Path:
+    """Where the local store keeps this generation's image (or its thumbnail)."""
+    key = row(studio, generation_id).image_key
+    assert key is not None
+    return studio.stores.get("local").path(key, size)  # type: ignore[attr-defined]
 
 
 def row(studio: Studio, generation_id: int) -> Generation:

@@ -34,6 +34,7 @@ from akari.db import migrate
 from akari.db.engine import make_engine, make_session_factory
 from akari.db.models import LoginFailure, User, utcnow
 from akari.errors import AuthError, ConfigError, InvalidInput, NotFound, PermissionDenied
+from akari.quota import Quotas
 
 PASSWORD = "correct horse battery"
 
@@ -184,9 +185,10 @@ def test_profile_and_quotas(accounts: Accounts) -> None:
     assert accounts.get("alice").daily_quota == 3
     with pytest.raises(InvalidInput):
         accounts.set_daily_quota("alice", -1)
-    assert accounts.default_daily_quota(200) == 200
-    accounts.set_default_daily_quota(50)
-    assert accounts.default_daily_quota(200) == 50
+    quotas = Quotas(accounts.sessions, 200)
+    assert quotas.get_default() == 200
+    quotas.set_default(50)
+    assert quotas.get_default() == 50
 
 
 # -- login throttling ------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from akari.accounts import ADMIN, MEMBER, Accounts, password_matches
 from akari.db.models import LoginFailure, User
+from akari.quota import Quotas
 from tests.ui_fixtures import PASSWORD, ROOT, add_user, app, open_accounts, reset_streamlit, sign_in, signed_in
 
 PAGE_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
@@ -339,7 +340,7 @@ def test_an_admin_sets_registration_and_the_default_quota(accounts: Accounts) ->
     at.button(key="admin_registration_submit").click().run()
     assert _texts(at.success) == ["Sign-up and quota settings saved."]
     assert accounts.registration().allowlist == ("ana@example.com", "@example.org")
-    assert accounts.default_daily_quota(200) == 25
+    assert Quotas(accounts.sessions, 200).get_default() == 25
 
 
 def test_backend_checks_and_retry_say_what_happened(accounts: Accounts) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -87,8 +89,7 @@ def test_retry_uploads_with_nothing_pending_succeeds(tmp_path: Path) -> None:
 
 def test_generate_goes_through_cloudflare_and_cloudinary_when_configured(tmp_path: Path, fake_workers_ai,
                                                                           fake_cloudinary) -> None:
-    env = {"AKARI_DATA_DIR": str(tmp_path / "data"), **fake_workers_ai.env(),
-           "CLOUDINARY_URL": fake_cloudinary.cloudinary_url}
+    env = {"AKARI_DATA_DIR": str(tmp_path / "data"), **fake_workers_ai.env(), **fake_cloudinary.env()}
     result = run_cli("generate", "a purple nebula", "--seed", "99", "--steps", "8", "--json", env=env)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
@@ -113,8 +114,7 @@ def test_a_provider_refusal_prints_the_users_sentence(tmp_path: Path, fake_worke
 
 def test_an_upload_that_fails_is_kept_and_retry_uploads_stores_it(tmp_path: Path, fake_workers_ai,
                                                                   fake_cloudinary) -> None:
-    env = {"AKARI_DATA_DIR": str(tmp_path / "data"), **fake_workers_ai.env(),
-           "CLOUDINARY_URL": fake_cloudinary.cloudinary_url}
+    env = {"AKARI_DATA_DIR": str(tmp_path / "data"), **fake_workers_ai.env(), **fake_cloudinary.env()}
     fake_cloudinary.fail_next(503, "Service Unavailable")
     result = run_cli("generate", "a lighthouse", "--json", env=env)
     assert result.returncode == 0, result.stderr
@@ -126,3 +126,51 @@ def test_an_upload_that_fails_is_kept_and_retry_uploads_stores_it(tmp_path: Path
     assert retried.returncode == 0 and "Uploaded 1" in retried.stdout
     assert not [p for p in (tmp_path / "data" / "spool").iterdir() if not p.name.startswith(".")]
     assert len(fake_cloudinary.uploads) == 1
+
+
+def test_set_quota_gives_one_account_its_own_daily_limit_or_back_the_default(tmp_path: Path) -> None:
+    env = {"AKARI_DATA_DIR": str(tmp_path / "data"), "AKARI_BCRYPT_ROUNDS": "4"}
+    assert run_cli("users", "add", "alice", env=env, stdin="long enough password\n").returncode == 0
+    assert run_cli("users", "set-quota", "alice", "3", env=env).returncode == 0
+    listed = run_cli("users", "list", env=env).stdout.splitlines()
+    assert " 3 " in next(line for line in listed if "alice" in line)
+    assert run_cli("users", "set-quota", "alice", "default", env=env).returncode == 0
+    assert "default" in run_cli("users", "list", env=env).stdout
+    refused = run_cli("users", "set-quota", "alice", "lots", env=env)
+    assert refused.returncode == 1 and "whole number" in refused.stderr and "Traceback" not in refused.stderr
+    unknown = run_cli("users", "set-quota", "nobody", "3", env=env)
+    assert unknown.returncode == 1 and "No account is named 'nobody'" in unknown.stderr
+
+
+def test_a_headless_worker_runs_what_others_queued_and_stops_cleanly(tmp_path: Path) -> None:
+    from akari.config import load_settings
+    from akari.prompts import GenerationRequest
+    from akari.studio import Studio
+
+    env = {**os.environ, "AKARI_DATA_DIR": str(tmp_path / "data"), "AKARI_LEASE_SECONDS": "2"}
+    studio = Studio.open(load_settings(env=env))  # no workers of its own: the app could be down
+    worker = subprocess.Popen([sys.executable, "-m", "akari", "worker", "--workers", "2"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        user_id = studio.ensure_service_user("ada")
+        ids = [studio.generations.submit(user_id, GenerationRequest(prompt=f"queued {n}")) for n in range(3)]
+        assert {studio.generations.wait(i, timeout=60).status for i in ids} == {"succeeded"}
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=60)
+        studio.close()
+    assert worker.returncode == 0, err
+    assert "2 worker(s)" in out and "Stopping" in out and "Traceback" not in err
+
+
+def test_an_unreachable_database_is_a_sentence_not_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    env = {"AKARI_DATA_DIR": str(tmp_path / "data"),
+           "AKARI_DATABASE_URL": f"postgresql+psycopg://akari:secret-password@127.0.0.1:{port}/akari"}
+    for args in (("users", "list"), ("generate", "a fox"), ("retry-uploads",)):
+        result = run_cli(*args, env=env)
+        assert result.returncode == 1, args
+        assert "The studio's database cannot be reached right now" in result.stderr
+        assert "Traceback" not in result.stderr and "secret-password" not in result.stderr + result.stdout

@@ -5,12 +5,13 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 
-from akari.errors import GenerationError
+from akari.errors import GenerationError, InvalidInput
 from akari.generators.cloudflare import ERROR_CODES, MAX_RETRY_AFTER, CloudflareGenerator
 from tests.fakes.workers_ai import FakeWorkersAI
 
@@ -149,25 +150,55 @@ def test_server_errors_are_retried(client, fake_workers_ai) -> None:
     assert client.generate("x", steps=4, seed=1).meta["attempts"] == "3"
 
 
-def test_a_read_timeout_is_retried_and_then_reported(fake_workers_ai, sleeps) -> None:
+def test_a_read_timeout_is_not_retried_because_the_image_may_already_be_paid_for(fake_workers_ai, sleeps) -> None:
     generator = CloudflareGenerator(fake_workers_ai.account_id, fake_workers_ai.token,
-                                    api_base=fake_workers_ai.api_base, read_timeout=0.3, max_retries=1, sleep=sleeps)
+                                    api_base=fake_workers_ai.api_base, read_timeout=0.3, max_retries=3, sleep=sleeps)
     fake_workers_ai.delay_next(1.0, times=2)
     with pytest.raises(GenerationError) as caught:
         generator.generate("x", steps=4, seed=1)
     generator.close()
+    assert caught.value.reason == "timeout" and not caught.value.retryable
+    assert len(fake_workers_ai.runs()) == 1 and sleeps == []
+
+
+def test_read_timeouts_are_retried_when_the_admin_opts_in(fake_workers_ai, sleeps) -> None:
+    generator = CloudflareGenerator(fake_workers_ai.account_id, fake_workers_ai.token,
+                                    api_base=fake_workers_ai.api_base, read_timeout=0.3, max_retries=1,
+                                    retry_read_timeouts=True, sleep=sleeps)
+    fake_workers_ai.delay_next(1.0, times=2)
+    with pytest.raises(GenerationError) as caught:
+        generator.generate("x", steps=4, seed=1)
     assert caught.value.reason == "timeout" and caught.value.retryable
     assert len(fake_workers_ai.runs()) == 2 and len(sleeps) == 1
     assert "Tried 2 times" in caught.value.message
-
-
-def test_a_read_timeout_then_an_answer_succeeds(fake_workers_ai, sleeps) -> None:
-    generator = CloudflareGenerator(fake_workers_ai.account_id, fake_workers_ai.token,
-                                    api_base=fake_workers_ai.api_base, read_timeout=0.3, max_retries=1, sleep=sleeps)
     fake_workers_ai.delay_next(1.0)
-    image = generator.generate("x", steps=4, seed=1)
+    assert generator.generate("x", steps=4, seed=1).meta["attempts"] == "2"
     generator.close()
-    assert image.meta["attempts"] == "2"
+
+
+def test_every_retry_stays_inside_the_generations_deadline(fake_workers_ai) -> None:
+    """Busy, busy, busy...: retries stop at the deadline instead of adding minutes of waiting."""
+    generator = CloudflareGenerator(fake_workers_ai.account_id, fake_workers_ai.token,
+                                    api_base=fake_workers_ai.api_base, max_retries=50, backoff=0.2)
+    fake_workers_ai.fail_next(3040, times=50)
+    started = time.monotonic()
+    with pytest.raises(GenerationError) as caught:
+        generator.generate("x", steps=4, seed=1, deadline=started + 1.5)
+    generator.close()
+    assert caught.value.reason == "capacity" and "Tried" in caught.value.message
+    assert time.monotonic() - started < 1.5
+    assert 2 <= len(fake_workers_ai.runs()) < 50
+
+
+def test_a_slow_answer_is_cut_at_the_deadline(fake_workers_ai) -> None:
+    generator = CloudflareGenerator(fake_workers_ai.account_id, fake_workers_ai.token,
+                                    api_base=fake_workers_ai.api_base, read_timeout=60)
+    fake_workers_ai.delay_next(5.0)
+    started = time.monotonic()
+    with pytest.raises(GenerationError) as caught:
+        generator.generate("x", steps=4, seed=1, deadline=started + 0.5)
+    generator.close()
+    assert caught.value.reason == "timeout" and time.monotonic() - started < 2
 
 
 def test_a_refused_connection_is_a_network_error(sleeps) -> None:
@@ -215,7 +246,7 @@ def test_bad_input_tells_the_user_what_the_service_objected_to(client, fake_work
 
 @pytest.mark.parametrize("steps", [0, 9, "4", 4.0, True])
 def test_steps_outside_1_to_8_never_reach_the_service(client, fake_workers_ai, steps) -> None:
-    with pytest.raises(GenerationError) as caught:
+    with pytest.raises(InvalidInput) as caught:
         client.generate("x", steps=steps, seed=1)
     assert caught.value.reason == "invalid_input" and fake_workers_ai.requests == []
 
@@ -262,8 +293,9 @@ def test_the_fake_runs_as_a_process_for_browser_tests() -> None:
     process = subprocess.Popen([sys.executable, "-m", "tests.fakes.workers_ai", "--token", "tok", "--account", "acc"],
                                stdout=subprocess.PIPE, text=True)
     try:
-        api_base = process.stdout.readline().strip().removeprefix("CLOUDFLARE_API_BASE=")
-        generator = CloudflareGenerator("acc", "tok", api_base=api_base)
+        env = dict(process.stdout.readline().strip().split("=", 1) for _ in range(4))
+        assert (env["CLOUDFLARE_ID"], env["CLOUDFLARE_API_KEY"]) == ("acc", "tok")
+        generator = CloudflareGenerator("acc", "tok", api_base=env["CLOUDFLARE_API_BASE"])
         assert generator.generate("x", steps=1, seed=1).format == "jpeg"
         generator.close()
     finally:

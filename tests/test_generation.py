@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
 
 from akari.config import load_settings
-from akari.db.models import Generation, User, utcnow
-from akari.errors import GenerationError, InvalidInput, QuotaExceeded, StoreError
+from akari.db.models import Generation, User
+from akari.errors import GenerationError, InvalidInput, PermissionDenied, QuotaExceeded, StoreError
 from akari.generators import GeneratedImage
 from akari.generators.offline import OfflineGenerator
 from akari.prompts import GenerationRequest
-from akari.stores import StoredImage
+from akari.queue import LiveInstance
+from akari.stores import ImageMeta, StoredImage
 from akari.stores.local import LocalStore
 from akari.studio import Studio
+from tests.waiting import eventually
 
 
 class FlakyStore(LocalStore):
@@ -30,15 +31,15 @@ class FlakyStore(LocalStore):
         self.healthy = False
         self.attempts = 0
 
-    def save(self, data: bytes, **kwargs: object) -> StoredImage:  # type: ignore[override]
+    def save(self, data: bytes, *, name: str, fmt: str, private: bool, meta: ImageMeta) -> StoredImage:
         self.attempts += 1
         if not self.healthy:
             raise StoreError("The image store is unavailable.", detail="HTTP 503", retryable=True)
-        return super().save(data, **kwargs)  # type: ignore[arg-type]
+        return super().save(data, name=name, fmt=fmt, private=private, meta=meta)
 
 
 class RefusingGenerator(OfflineGenerator):
-    def generate(self, prompt: str, *, steps: int, seed: int) -> GeneratedImage:
+    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None) -> GeneratedImage:
         raise GenerationError("The safety filter refused this prompt.", code="3030", reason="safety_filter",
                               detail="AiError: Input prompt contains NSFW content")
 
@@ -49,9 +50,11 @@ class GatedGenerator(OfflineGenerator):
     def __init__(self) -> None:
         super().__init__()
         self.release = threading.Event()
+        self.started = threading.Event()
 
-    def generate(self, prompt: str, *, steps: int, seed: int) -> GeneratedImage:
-        assert self.release.wait(10)
+    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None) -> GeneratedImage:
+        self.started.set()
+        assert self.release.wait(20)
         return super().generate(prompt, steps=steps, seed=seed)
 
 
@@ -59,9 +62,12 @@ class GatedGenerator(OfflineGenerator):
 def make_studio(database_url: str, tmp_path: Path):
     opened: list[Studio] = []
 
-    def make(**kwargs: object) -> Studio:
-        settings = load_settings(akari_data_dir=str(tmp_path / "data"), akari_database_url=database_url)
+    def make(workers: int | None = 4, **kwargs: object) -> Studio:
+        settings = load_settings(akari_data_dir=str(tmp_path / "data"), akari_database_url=database_url,
+                                 akari_upload_retry_seconds="3600")
         studio = Studio.open(settings, **kwargs)  # type: ignore[arg-type]
+        if workers:
+            studio.start_workers(workers)
         opened.append(studio)
         return studio
 
@@ -83,10 +89,10 @@ def test_a_generation_is_recorded_stored_and_timed(make_studio) -> None:
     assert (record.width, record.height, record.image_format) == (1024, 1024, "jpeg")
     assert record.seed == 42 and record.steps == 4 and record.generator == "offline"
     assert record.generate_ms is not None and record.store_ms is not None
-    assert Path(record.image_url).read_bytes()[:3] == b"\xff\xd8\xff"  # type: ignore[arg-type]
-    assert Path(record.thumbnail_url).exists()  # type: ignore[arg-type]
     assert record.neurons == 0  # the offline renderer costs nothing
-    assert studio.generations.image_bytes(record)[:3] == b"\xff\xd8\xff"
+    assert studio.images.read(record)[:3] == b"\xff\xd8\xff"
+    assert record.spool_key is None  # stored: nothing left in the spool
+    assert list(studio.spool.root.iterdir()) == []
 
 
 def test_a_random_seed_is_chosen_and_recorded(make_studio) -> None:
@@ -101,10 +107,10 @@ def test_a_random_seed_is_chosen_and_recorded(make_studio) -> None:
 def test_bad_input_records_nothing(make_studio) -> None:
     studio = make_studio()
     user_id = studio.ensure_service_user("ada")
-    with pytest.raises(InvalidInput):
-        studio.generations.submit(user_id, GenerationRequest(prompt="   "))
-    with pytest.raises(InvalidInput):
-        studio.generations.submit(user_id, GenerationRequest(prompt="a cat", steps=9))
+    for bad in (GenerationRequest(prompt="   "), GenerationRequest(prompt="a cat", steps=9),
+                GenerationRequest(prompt="\u200b\ufeff"), GenerationRequest(prompt="a \ud800 cat")):
+        with pytest.raises(InvalidInput):
+            studio.generations.submit(user_id, bad)
     assert _rows(studio) == []
 
 
@@ -117,7 +123,7 @@ def test_a_provider_refusal_is_a_failed_row_with_its_reason(make_studio) -> None
     assert record.error_message == "The safety filter refused this prompt."
     row = _rows(studio)[0]
     assert row.error_detail == "AiError: Input prompt contains NSFW content"
-    assert row.finished_at is not None
+    assert row.finished_at is not None and row.lease_owner is None
 
 
 def test_a_failed_upload_keeps_the_image_in_the_spool_and_a_retry_stores_it(make_studio, tmp_path: Path) -> None:
@@ -127,21 +133,37 @@ def test_a_failed_upload_keeps_the_image_in_the_spool_and_a_retry_stores_it(make
     record = studio.generations.generate(user_id, GenerationRequest(prompt="a lighthouse", seed=7))
     assert record.status == "pending_upload"
     assert "kept safely" in (record.error_message or "")
-    spooled = studio.spool.get(record.id)
-    assert spooled is not None and spooled[0][:3] == b"\xff\xd8\xff"
-    assert studio.generations.image_bytes(record) == spooled[0]  # the user still sees the image meanwhile
+    assert record.spool_key is not None
+    spooled = studio.spool.read(record.spool_key)
+    assert spooled[:3] == b"\xff\xd8\xff"
+    assert studio.images.read(record) == spooled  # the user still sees the image meanwhile
 
-    report = studio.generations.retry_uploads()
-    assert report.still_pending and not report.stored  # still down: nothing lost, still waiting
-    assert studio.spool.get(record.id) is not None
+    me = LiveInstance(studio.sessions, kind="cli", workers=0, lease_seconds=30).register()
+    try:
+        report = studio.generations.retry_uploads(me)
+        assert report.still_pending and not report.stored  # still down: nothing lost, still waiting
+        assert studio.spool.exists(record.spool_key)
 
-    store.healthy = True
-    report = studio.generations.retry_uploads()
+        store.healthy = True
+        report = studio.generations.retry_uploads(me)
+    finally:
+        me.close()
     assert report.stored == [record.id]
     done = studio.generations.get(record.id)
-    assert done.status == "succeeded" and done.error_message is None
-    assert Path(done.image_url).read_bytes() == spooled[0]  # type: ignore[arg-type]
-    assert studio.spool.get(record.id) is None
+    assert done.status == "succeeded" and done.error_message is None and done.error_reason is None
+    assert studio.images.read(done) == spooled
+    assert not studio.spool.exists(record.spool_key) and done.spool_key is None
+
+
+def test_pending_uploads_are_retried_automatically(make_studio, tmp_path: Path) -> None:
+    store = FlakyStore(tmp_path / "store")
+    studio = make_studio(store=store)
+    studio.generations.upload_retry_s = 0.05  # the backoff of a real server is 30 s and more
+    user_id = studio.ensure_service_user("ada")
+    record = studio.generations.generate(user_id, GenerationRequest(prompt="a lighthouse", seed=7))
+    assert record.status == "pending_upload"
+    store.healthy = True
+    assert eventually(lambda: studio.generations.get(record.id).status == "succeeded")
 
 
 def test_the_daily_quota_is_checked_before_any_call(make_studio) -> None:
@@ -153,14 +175,41 @@ def test_the_daily_quota_is_checked_before_any_call(make_studio) -> None:
     with pytest.raises(QuotaExceeded, match="00:00 UTC"):
         studio.generations.submit(user_id, GenerationRequest(prompt="two"))
     assert len(_rows(studio)) == 1
-    assert studio.generations.daily_usage(user_id) == (1, 1)
+    usage = studio.quotas.daily_usage(user_id)
+    assert (usage.used, usage.quota) == (1, 1)
 
 
-def test_failed_attempts_do_not_use_the_quota(make_studio) -> None:
+def test_a_batch_is_accepted_whole_or_not_at_all(make_studio) -> None:
+    studio = make_studio(workers=0)
+    user_id = studio.ensure_service_user("ada")
+    with studio.session() as session:
+        session.execute(update(User).where(User.id == user_id).values(daily_quota=5))
+    ids = studio.generations.submit_batch(user_id, GenerationRequest(prompt="four foxes", seed=3), 4)
+    seeds = [studio.generations.get(i).seed for i in ids]
+    assert len(ids) == 4 and seeds[0] == 3 and len(set(seeds)) == 4
+    with pytest.raises(QuotaExceeded, match="1 of today's 5"):
+        studio.generations.submit_batch(user_id, GenerationRequest(prompt="two more"), 2)
+    assert len(_rows(studio)) == 4
+
+
+def test_failed_and_cancelled_attempts_do_not_use_the_quota(make_studio) -> None:
     studio = make_studio(generator=RefusingGenerator())
     user_id = studio.ensure_service_user("ada")
     studio.generations.generate(user_id, GenerationRequest(prompt="something"))
-    assert studio.generations.daily_usage(user_id)[0] == 0
+    assert studio.quotas.daily_usage(user_id).used == 0
+
+
+def test_a_queued_generation_can_be_cancelled_by_its_owner_only(make_studio) -> None:
+    studio = make_studio(workers=0)
+    ada, bea = studio.ensure_service_user("ada"), studio.ensure_service_user("bea")
+    generation_id = studio.generations.submit(ada, GenerationRequest(prompt="never mind"))
+    with pytest.raises(InvalidInput):
+        studio.generations.cancel(bea, generation_id)
+    studio.generations.cancel(ada, generation_id)
+    assert studio.generations.get(generation_id).status == "cancelled"
+    assert studio.quotas.daily_usage(ada).used == 0
+    with pytest.raises(InvalidInput):  # already ended
+        studio.generations.cancel(ada, generation_id)
 
 
 def test_a_job_runs_in_the_background_and_can_be_polled(make_studio) -> None:
@@ -168,37 +217,26 @@ def test_a_job_runs_in_the_background_and_can_be_polled(make_studio) -> None:
     studio = make_studio(generator=generator)
     user_id = studio.ensure_service_user("ada")
     generation_id = studio.generations.submit(user_id, GenerationRequest(prompt="slow"))
-    assert studio.generations.get(generation_id).status in ("queued", "running")
+    assert generator.started.wait(10)
+    assert studio.generations.get(generation_id).status == "running"
     generator.release.set()
     assert studio.generations.wait(generation_id, timeout=10).status == "succeeded"
 
 
-def test_rows_left_running_by_a_crash_are_marked_interrupted_at_the_next_start(make_studio) -> None:
-    studio = make_studio()
+def test_a_queued_row_knows_how_many_are_ahead(make_studio) -> None:
+    studio = make_studio(workers=0)
+    user_id = studio.ensure_service_user("ada")
+    ids = [studio.generations.submit(user_id, GenerationRequest(prompt=f"n{n}")) for n in range(3)]
+    assert [studio.generations.position(i) for i in ids] == [0, 1, 2]
+
+
+def test_a_disabled_account_cannot_submit(make_studio) -> None:
+    studio = make_studio(workers=0)
     user_id = studio.ensure_service_user("ada")
     with studio.session() as session:
-        dead = Generation(user_id=user_id, prompt="lost", steps=4, seed=1, model="m", generator="offline",
-                          store="local", status="running", runner="gone-host:1")
-        old = Generation(user_id=user_id, prompt="old", steps=4, seed=1, model="m", generator="offline",
-                         store="local", status="running", runner="gone-host:1",
-                         created_at=utcnow() - timedelta(hours=1))
-        session.add_all([dead, old])
-    reopened = make_studio()
-    rows = {row.prompt: row for row in _rows(reopened)}
-    assert rows["old"].status == "failed" and rows["old"].error_reason == "interrupted"
-    # Another host's recent job may still be running: it is left alone.
-    assert rows["lost"].status == "running"
-
-
-def test_a_crashed_local_process_is_recognised_by_its_pid(make_studio) -> None:
-    import socket
-
-    studio = make_studio()
-    user_id = studio.ensure_service_user("ada")
-    with studio.session() as session:
-        session.add(Generation(user_id=user_id, prompt="crashed", steps=4, seed=1, model="m", generator="offline",
-                               store="local", status="queued", runner=f"{socket.gethostname()}:999999"))
-    assert studio.generations.recover_interrupted() == 1
+        session.execute(update(User).where(User.id == user_id).values(enabled=False))
+    with pytest.raises(PermissionDenied):
+        studio.generations.submit(user_id, GenerationRequest(prompt="x"))
 
 
 def test_every_attempt_is_a_row(make_studio) -> None:

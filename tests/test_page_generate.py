@@ -116,9 +116,9 @@ def test_the_button_is_disabled_while_a_generation_runs(
     gate = threading.Event()
     real_run = studio.generations.run.__func__  # type: ignore[attr-defined]
 
-    def held_run(service: object, generation_id: int) -> None:
+    def held_run(service: object, job: object, owner: str) -> None:
         gate.wait(10)
-        real_run(service, generation_id)
+        real_run(service, job, owner)
 
     monkeypatch.setattr(type(studio.generations), "run", held_run)
     at = generate(at, "a lighthouse at dusk")
@@ -320,7 +320,7 @@ def test_an_image_waiting_for_upload_is_shown_with_a_reassurance(
 ) -> None:
     at = signed_in_page()
     page_studio = fresh_streamlit[-1]  # the one the page opened, after the test's own
-    monkeypatch.setattr(page_studio.generations.store, "save", _failing_save)
+    monkeypatch.setattr(page_studio.stores.current, "save", _failing_save)
     at = generate(at, "a kept image")
     record = finished(at, studio)
     assert record.status == "pending_upload"
@@ -385,7 +385,8 @@ def test_generate_with_the_fake_workers_ai_and_cloudinary(
 ) -> None:
     for name, value in fake_workers_ai.env().items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("CLOUDINARY_URL", fake_cloudinary.cloudinary_url)
+    for name, value in fake_cloudinary.env().items():
+        monkeypatch.setenv(name, value)
     studio = Studio.open()
     studio.accounts.create_user("ada", PASSWORD)
     at = signed_in_page()
@@ -398,8 +399,9 @@ def test_generate_with_the_fake_workers_ai_and_cloudinary(
     assert record.seed == 99 and record.neurons == pytest.approx(57.6)
     assert [r.json["seed"] for r in fake_workers_ai.runs()] == [99]
     [image] = at.image
-    assert record.image_url and record.image_url.startswith(fake_cloudinary.base_url)
-    assert image.proto.imgs[0].url == record.image_url  # the browser loads it from Cloudinary directly
+    shown = studio.images.url(record, "full")
+    assert shown and shown.startswith(fake_cloudinary.base_url)
+    assert image.proto.imgs[0].url == shown  # the browser loads it from Cloudinary directly
     assert "Offline sketch" not in " ".join(c.value for c in at.caption)
     download = at.get("download_button")[0].proto
     assert download.label == "Download"
@@ -416,3 +418,13 @@ def test_every_kind_of_failure_has_its_own_title_and_icon() -> None:
 
     unstyled = {reason for reason in ERROR_CODES.values() if reason not in view.ERROR_STYLES}
     assert unstyled <= {"bad_request"}, "a provider failure a user can act on needs its own title"
+
+
+def test_a_waiting_generation_shows_its_place_in_the_queue(studio: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AKARI_WORKERS", "0")  # every worker busy elsewhere: the jobs wait their turn
+    other = studio.ensure_service_user("zoe")
+    from akari.prompts import GenerationRequest
+
+    studio.generations.submit(other, GenerationRequest(prompt="someone else's, first in line"))
+    at = generate(signed_in_page(), "a lighthouse at dusk")
+    assert at.status[0].label.startswith("Queued, 1 ahead of you")

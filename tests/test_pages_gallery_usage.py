@@ -6,7 +6,6 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -14,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from akari.accounts import Accounts
 from akari.db.models import Generation, utcnow
 from akari.studio import Studio
-from tests.gallery_data import Viewer, add_generation, at
+from tests.gallery_data import Viewer, add_generation, at, local_file
 from tests.ui_fixtures import add_user, app, reset_streamlit
 from ui import gallery_view as gv
 from ui import usage_view as uv
@@ -203,7 +202,7 @@ def test_share_favourite_and_delete_from_the_dialog(studio: Studio, people) -> N
     rerun(page)
     assert stored(studio, mine).is_favourite and page.button(key=gv.DETAIL_FAVOURITE_KEY).label == "Unfavourite"
 
-    original = Path(stored(studio, mine).image_url)
+    original = local_file(studio, mine)
     page.button(key=gv.DETAIL_DELETE_KEY).click()
     rerun(page)
     assert stored(studio, mine).deleted_at is None and "for good" in page.warning[0].value
@@ -231,7 +230,7 @@ def test_crafted_state_cannot_delete_someone_elses_image(studio: Studio, people)
     rerun(page)
     assert "only change or delete your own" in page.error[0].value
     row = stored(studio, shared)
-    assert row.deleted_at is None and row.is_public and Path(row.image_url).exists()
+    assert row.deleted_at is None and row.is_public and local_file(studio, row.id).exists()
 
 
 def test_run_again_fills_the_generate_form_and_goes_there(studio: Studio, people) -> None:

@@ -17,6 +17,10 @@ from akari.prompts import GenerationRequest, apply_style, validate
         ("x" * 2049, "2,049 characters"),
         ("a cat\x00", "control characters"),
         ("a \x1b[31mred\x1b[0m cat", "control characters"),
+        ("\u200b", "Write a prompt"),  # zero-width space: nothing to see, nothing to pay for
+        ("\ufeff\u200b\u00a0\u2003", "Write a prompt"),  # byte-order mark, zero-width and wide spaces
+        ("a \ud800 cat", "broken character"),  # half of a surrogate pair: cannot even be encoded
+        ("\udfff", "broken character"),
     ],
 )
 def test_a_bad_prompt_is_refused_with_a_sentence(prompt: str, words: str) -> None:
@@ -46,6 +50,28 @@ def test_a_good_prompt_is_trimmed_and_gets_a_random_seed() -> None:
 
 def test_the_longest_allowed_prompt_and_newlines_are_accepted() -> None:
     assert validate(GenerationRequest(prompt="a\nb\t" + "x" * 2044)).prompt.startswith("a\nb")
+
+
+def test_pasted_windows_and_old_mac_line_breaks_become_plain_newlines() -> None:
+    assert validate(GenerationRequest(prompt="a fox\r\nin the snow\rat dawn")).prompt == "a fox\nin the snow\nat dawn"
+
+
+def test_visible_text_with_invisible_characters_around_it_is_accepted() -> None:
+    assert validate(GenerationRequest(prompt="\u200ba fox\ufeff")).prompt == "\u200ba fox\ufeff"
+    assert validate(GenerationRequest(prompt="🦊")).prompt == "🦊"
+
+
+def test_a_style_that_pushes_the_prompt_over_the_limit_says_so_in_those_words() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        apply_style("x" * 2040, "Photograph")
+    assert "Photograph style adds" in caught.value.message and "the limit is 2,048" in caught.value.message
+    assert "Shorten the prompt by" in caught.value.message
+
+
+def test_the_source_must_be_a_known_one() -> None:
+    assert validate(GenerationRequest(prompt="a fox", source="api")).source == "api"
+    with pytest.raises(InvalidInput):
+        validate(GenerationRequest(prompt="a fox", source="mail"))
 
 
 def test_a_style_wraps_the_prompt_in_its_template() -> None:

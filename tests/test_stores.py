@@ -17,7 +17,7 @@ from PIL import Image
 
 from akari.config import Settings, load_settings
 from akari.errors import NotFound, StoreError
-from akari.stores import StoredImage, make_store
+from akari.stores import ImageMeta, StoredImage, make_stores
 from akari.stores.cloudinary_store import CloudinaryStore
 from akari.stores.local import LocalStore
 from tests.fakes.cloudinary_server import FakeCloudinary
@@ -31,8 +31,9 @@ def png_bytes(width: int = 640, height: int = 480) -> bytes:
     return out.getvalue()
 
 
-def save(store: CloudinaryStore | LocalStore, data: bytes | None = None, owner: str = "alice") -> StoredImage:
-    return store.save(data or png_bytes(), fmt="png", prompt=PROMPT, owner=owner, generation_id=7)
+def save(store: CloudinaryStore | LocalStore, data: bytes | None = None, owner: str = "alice",
+         name: str = "g7-0123456789abcdef") -> StoredImage:
+    return store.save(data or png_bytes(), name=name, fmt="png", private=True, meta=ImageMeta(7, owner, PROMPT))
 
 
 @pytest.fixture
@@ -81,12 +82,12 @@ def test_upload_is_signed_and_carries_folder_owner_tag_and_prompt_context(store,
     assert "generation=7" in fields["context"]
 
 
-def test_public_id_is_unguessable_and_never_holds_the_prompt(store, fake_cloudinary):
-    first, second = save(store), save(store)
-    assert first.key != second.key
-    for image in (first, second):
-        assert "fox" not in image.key
-        assert len(image.key.rsplit("/", 1)[-1]) >= 20
+def test_saving_the_same_name_again_replaces_the_image_instead_of_adding_one(store, fake_cloudinary):
+    first, second = save(store, png_bytes(10, 10)), save(store, png_bytes(20, 20))
+    assert first.key == second.key == "akari/g7-0123456789abcdef"
+    assert list(fake_cloudinary.uploads) == [first.key] and fake_cloudinary.uploads[first.key].width == 20
+    assert fake_cloudinary.api_requests("upload")[0].fields["overwrite"] == "1"
+    assert "fox" not in first.key
 
 
 def test_saved_image_keeps_what_the_service_returns(store, fake_cloudinary):
@@ -94,23 +95,24 @@ def test_saved_image_keeps_what_the_service_returns(store, fake_cloudinary):
     (public_id,) = fake_cloudinary.uploads
     upload = fake_cloudinary.uploads[public_id]
     assert image.key == public_id and public_id.startswith("akari/")
-    assert image.version == str(upload.version)
     assert image.url == fake_cloudinary.delivery_url(public_id)
     assert (image.width, image.height, image.bytes, image.format) == (640, 480, len(upload.data), "png")
 
 
-def test_thumbnail_is_one_named_384_px_fill_transformation_with_the_version(store, fake_cloudinary):
+def test_thumbnail_is_one_named_384_px_fill_transformation(store, fake_cloudinary):
     image = save(store)
-    assert f"/image/upload/c_fill,f_auto,h_384,q_auto,w_384/v{image.version}/{image.key}" in image.thumbnail_url
-    response = requests.get(image.thumbnail_url, timeout=5)
+    url = store.display_url(image.key, "thumb", private=False)
+    assert url.startswith(fake_cloudinary.base_url)
+    assert f"/image/upload/c_fill,f_auto,h_384,q_auto,w_384/v1/{image.key}" in url
+    response = requests.get(url, timeout=5)
     with Image.open(io.BytesIO(response.content)) as thumb:
         assert (thumb.format, thumb.size) == ("WEBP", (384, 384))
 
 
 def test_thumbnail_of_a_real_account_points_at_the_cloudinary_cdn():
     store = CloudinaryStore(load_settings(env={"CLOUDINARY_URL": "cloudinary://k:s@democloud"}).cloudinary)
-    assert store.thumbnail_url("akari/abc", "17") == (
-        "https://res.cloudinary.com/democloud/image/upload/c_fill,f_auto,h_384,q_auto,w_384/v17/akari/abc"
+    assert store.display_url("akari/abc", "thumb", private=False) == (
+        "https://res.cloudinary.com/democloud/image/upload/c_fill,f_auto,h_384,q_auto,w_384/v1/akari/abc"
     )
 
 
@@ -134,12 +136,12 @@ def test_store_ignores_the_process_wide_cloudinary_config(store, fake_cloudinary
 def test_read_fetches_the_stored_bytes_for_downloads(store):
     data = png_bytes()
     image = save(store, data)
-    assert store.read(image.url) == data
+    assert store.read(image.key) == data
 
 
-def test_read_refuses_anything_but_an_http_url(store):
+def test_reading_an_image_that_is_gone_is_not_found(store):
     with pytest.raises(NotFound):
-        store.read("/etc/passwd")
+        store.read("akari/never-uploaded")
 
 
 # -- Cloudinary: delete and check -------------------------------------------------------------------
@@ -172,7 +174,8 @@ def wrong_secret_store(settings: Settings) -> CloudinaryStore:
     creds = settings.cloudinary
     assert creds is not None
     return CloudinaryStore(
-        type(creds)(creds.cloud_name, creds.api_key, "wrong-secret-xyz", upload_prefix=creds.upload_prefix),
+        type(creds)(creds.cloud_name, creds.api_key, "wrong-secret-xyz", upload_prefix=creds.upload_prefix,
+                    delivery_base=creds.delivery_base),
         upload_timeout=5,
     )
 
@@ -266,6 +269,7 @@ def test_fake_cloudinary_runs_as_a_process_for_browser_tests():
         assert process.stdout is not None
         line = process.stdout.readline().strip()
         assert line.startswith("CLOUDINARY_URL=cloudinary://k1:s1@c1?upload_prefix=http://127.0.0.1:")
+        assert process.stdout.readline().startswith("CLOUDINARY_DELIVERY_BASE=http://127.0.0.1:")
         settings = load_settings(env={"CLOUDINARY_URL": line.split("=", 1)[1]})
         assert CloudinaryStore.from_settings(settings).check() == "Connected: cloud c1"
     finally:
@@ -284,18 +288,35 @@ def local(tmp_path: Path) -> LocalStore:
     return LocalStore(tmp_path / "images")
 
 
-def test_make_store_picks_the_store_from_settings(cloudinary_settings, tmp_path):
-    assert isinstance(make_store(cloudinary_settings), CloudinaryStore)
+def test_new_images_go_to_the_configured_store_and_older_local_ones_stay_readable(cloudinary_settings, tmp_path):
+    stores = make_stores(cloudinary_settings)
+    assert isinstance(stores.current, CloudinaryStore)
+    assert isinstance(stores.get("local"), LocalStore)
     local_settings = load_settings(env={"AKARI_DATA_DIR": str(tmp_path)})
-    assert isinstance(make_store(local_settings), LocalStore)
+    assert isinstance(make_stores(local_settings).current, LocalStore)
+    with pytest.raises(StoreError, match="not set up to reach"):
+        make_stores(local_settings).get("cloudinary")
 
 
-def test_local_file_names_are_random_and_never_hold_user_text(local):
+def test_local_keys_are_relative_and_never_hold_user_text(local):
     image = save(local, owner="../../etc")
-    for path in (image.key, image.url, image.thumbnail_url):
-        assert "fox" not in path and "etc" not in Path(path).name
-    assert Path(image.url).parent.name == Path(image.url).name[:2]
-    assert len(Path(image.url).stem) == 32
+    assert not Path(image.key).is_absolute() and image.url is None
+    assert "fox" not in image.key and "etc" not in image.key
+    folder, name = image.key.split("/")
+    assert len(folder) == 2 and name == "g7-0123456789abcdef.png"
+
+
+@pytest.mark.parametrize("name", ["../x", "G7-UPPER", "a/b", ""])
+def test_local_store_refuses_names_that_are_not_plain(local, name):
+    with pytest.raises(StoreError):
+        save(local, name=name)
+
+
+def test_a_moved_image_folder_still_serves_every_image(local, tmp_path):
+    data = png_bytes()
+    image = save(local, data)
+    local.root.rename(tmp_path / "moved")
+    assert LocalStore(tmp_path / "moved").read(image.key) == data
 
 
 def test_local_write_is_atomic_and_leaves_no_temporary_files(local):
@@ -308,14 +329,14 @@ def test_local_write_is_atomic_and_leaves_no_temporary_files(local):
 def test_local_image_keeps_its_bytes_and_measurements(local):
     data = png_bytes(640, 480)
     image = save(local, data)
-    assert Path(image.url).read_bytes() == data == local.read(image.url)
-    assert (image.width, image.height, image.bytes, image.format, image.version) == (640, 480, len(data), "png", None)
-    assert local.root.resolve() / image.key == Path(image.url)
+    assert (local.root / image.key).read_bytes() == data == local.read(image.key)
+    assert (image.width, image.height, image.bytes, image.format) == (640, 480, len(data), "png")
 
 
 def test_local_thumbnail_is_a_webp_of_at_most_384_px(local):
     image = save(local, png_bytes(1024, 768))
-    with Image.open(image.thumbnail_url) as thumb:
+    assert local.display_url(image.key, "thumb", private=True) == f"/images/{image.key}?size=thumb"
+    with Image.open(local.path(image.key, "thumb")) as thumb:
         assert thumb.format == "WEBP"
         assert max(thumb.size) <= 384
 
@@ -323,19 +344,19 @@ def test_local_thumbnail_is_a_webp_of_at_most_384_px(local):
 def test_local_delete_removes_image_and_thumbnail_and_tolerates_missing(local):
     image = save(local)
     local.delete(image.key)
-    assert not Path(image.url).exists() and not Path(image.thumbnail_url).exists()
+    assert not local.path(image.key).exists() and not local.path(image.key, "thumb").exists()
     local.delete(image.key)
 
 
-def test_two_local_saves_of_the_same_image_never_collide(local):
-    data = png_bytes()
-    first, second = save(local, data), save(local, data)
-    assert first.key != second.key
-    assert Path(first.url).exists() and Path(second.url).exists()
+def test_two_local_saves_under_one_name_replace_and_under_two_names_never_collide(local):
+    first, again = save(local, png_bytes(10, 10)), save(local, png_bytes(20, 20))
+    other = save(local, png_bytes(), name="g8-0123456789abcdef")
+    assert first.key == again.key != other.key
+    assert local.read(first.key) == png_bytes(20, 20) and local.read(other.key) == png_bytes()
 
 
-@pytest.mark.parametrize("outside", ["/etc/passwd", "{root}/../secret.txt", "{root}"])
-def test_local_read_refuses_paths_outside_the_image_folder(local, tmp_path, outside):
+@pytest.mark.parametrize("outside", ["/etc/passwd", "../secret.txt", ".", "{root}/../secret.txt"])
+def test_local_read_refuses_keys_outside_the_image_folder(local, tmp_path, outside):
     (tmp_path / "secret.txt").write_text("secret")
     save(local)
     with pytest.raises(NotFound):
@@ -349,7 +370,7 @@ def test_local_read_refuses_a_symlink_that_leads_outside(local, tmp_path):
     link.parent.mkdir(parents=True, exist_ok=True)
     os.symlink(tmp_path / "secret.txt", link)
     with pytest.raises(NotFound):
-        local.read(str(link))
+        local.read("ab/link.png")
 
 
 def test_local_delete_refuses_keys_outside_the_image_folder(local, tmp_path):

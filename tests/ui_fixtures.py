@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
+from akari import runtime
 from akari.accounts import ADMIN, MEMBER, Accounts
 from akari.config import load_settings
 from akari.db import migrate
@@ -41,10 +42,12 @@ def reset_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Studio]]:
         return studio
 
     monkeypatch.setattr(Studio, "open", classmethod(recording_open))
+    runtime.close_studio()
     st.cache_data.clear()
     st.cache_resource.clear()
     PagesManager.uses_pages_directory = None
     yield opened
+    runtime.close_studio()
     st.cache_data.clear()
     st.cache_resource.clear()
     PagesManager.uses_pages_directory = None

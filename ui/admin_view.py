@@ -7,7 +7,6 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from akari import admin
 from akari.accounts import ADMIN, MEMBER, Account, CurrentUser
 from akari.errors import AkariError
 from akari.preferences import REGISTRATION_MODES
@@ -52,7 +51,7 @@ def page(user: CurrentUser) -> None:
 
 
 def users_table(accounts: list[Account]) -> None:
-    today = admin.generations_today(get_studio().sessions)
+    today = get_studio().quotas.today_by_user()
     rows = [
         {
             "Username": a.username,
@@ -76,8 +75,7 @@ def _quota_input(label: str, key: str, value: int | None, default: int) -> int |
 
 
 def _default_quota() -> int:
-    studio = get_studio()
-    return studio.accounts.default_daily_quota(studio.settings.default_daily_quota)
+    return get_studio().quotas.get_default()
 
 
 def add_user_form() -> None:
@@ -158,7 +156,7 @@ def signup_form() -> None:
                         format_func=MODE_LABELS.__getitem__, key="admin_registration_mode")
         allowlist = st.text_area("Invited emails and @domains, one per line", value="\n".join(current.allowlist),
                                  key="admin_registration_allowlist", placeholder="ana@example.com\n@example.org")
-        stored_default = studio.accounts.default_daily_quota(studio.settings.default_daily_quota)
+        stored_default = studio.quotas.get_default()
         default_quota = st.number_input(
             "Default daily quota", min_value=0, step=1, value=stored_default, key="admin_default_quota",
             help=f"For users without their own (the AKARI_DAILY_QUOTA setting: {studio.settings.default_daily_quota}).",
@@ -168,7 +166,7 @@ def signup_form() -> None:
         return
     try:
         studio.accounts.set_registration(mode, allowlist.splitlines())
-        studio.accounts.set_default_daily_quota(int(default_quota))
+        studio.quotas.set_default(int(default_quota))
     except AkariError as exc:
         st.error(plain(exc.message))
         return
@@ -208,12 +206,12 @@ def backend_health() -> None:
 
 def pending_uploads() -> None:
     st.subheader("Images waiting for upload")
-    generations = get_studio().generations
-    st.metric("Waiting", generations.pending_uploads())
+    studio = get_studio()
+    st.metric("Waiting", studio.generations.pending_uploads())
     st.caption("Made and paid for, but the store refused them; they are kept on the server until uploaded.")
     if st.button("Retry now", key="admin_retry_uploads"):
         with st.spinner("Uploading…"):
-            report = generations.retry_uploads()
+            report = studio.retry_uploads()
         message = (f"Uploaded {len(report.stored)}; still waiting {len(report.still_pending)}; "
                    f"lost {len(report.missing)}.")
         if report.still_pending or report.missing:

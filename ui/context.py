@@ -1,19 +1,34 @@
-"""The one Studio per app process, and the banner that says which backends are in use."""
+"""The studio this app process serves, the short page shown when it cannot start, and the backends banner."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from akari import runtime
+from akari.errors import AkariError
 from akari.studio import Studio
+from ui.text import plain
 
 
-@st.cache_resource(show_spinner="Opening the studio…")
-def get_studio() -> Studio:
-    """Built once per process: its worker threads outlive page reruns, so a click elsewhere loses no image."""
-    # Reading secrets.toml copies its root-level strings (CLOUDFLARE_ID, CLOUDINARY_URL...) into the environment,
-    # where the settings look; do it before the settings are read. False (no file) is fine.
+def load_secrets() -> None:
+    """Reading secrets.toml copies its root-level strings (CLOUDFLARE_ID, CLOUDINARY_URL...) into the environment,
+    where the settings look; do it before the settings are read. No file is fine."""
     st.secrets.load_if_toml_exists()
-    return Studio.open()
+
+
+def get_studio() -> Studio:
+    """The process's studio (opened with the server, workers running); on a start-up failure, a short page saying
+    what to fix, and nothing else."""
+    load_secrets()
+    try:
+        return runtime.open_studio()
+    except AkariError as exc:
+        st.set_page_config(page_title="Akari cannot start")
+        st.title("Akari cannot start")
+        st.error(plain(exc.message))
+        st.caption("The details are in the server's log. This page tries again when you reload it.")
+        st.stop()
+        raise  # not reached: st.stop() ends the run
 
 
 def show_backends(where: str = "sidebar") -> None:

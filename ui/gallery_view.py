@@ -16,6 +16,7 @@ from akari.gallery import PAGE_SIZE, Gallery, GalleryPage, GalleryQuery, Scope, 
 from akari.records import GenerationRecord
 from ui.context import get_studio
 from ui.generate_view import OFFLINE_LABEL, mime_type, prefill
+from ui.images import show_image
 from ui.text import plain
 
 # Widget keys (tests address widgets by these).
@@ -137,34 +138,6 @@ def _date_range(value: object) -> tuple[date | None, date | None]:
 
 
 # -- the grid --------------------------------------------------------------------------------------------------------
-@st.cache_data(max_entries=2048, show_spinner=False)
-def local_thumbnail(path: str) -> bytes | None:
-    """A local thumbnail's bytes, read once per process: thumbnails never change (a new image gets a new file)."""
-    try:
-        return Gallery(get_studio()).local_file(path)
-    except AkariError:
-        return None
-
-
-def show_image(record: GenerationRecord, source: str, *, full: bool = False) -> None:
-    """A Cloudinary URL goes to the browser as is; a local file is read here (thumbnails from the cache)."""
-    if record.store != "local":
-        st.image(source, width="stretch")
-        return
-    data = _local_full(record) if full else local_thumbnail(source)
-    if data is None:
-        st.info("The image file is missing from the server.", icon=":material/broken_image:")
-    else:
-        st.image(data, width="stretch")
-
-
-def _local_full(record: GenerationRecord) -> bytes | None:
-    try:
-        return Gallery(get_studio()).local_file(record.image_url or "")
-    except AkariError:
-        return None
-
-
 def _grid(gallery: Gallery, result: GalleryPage, query: GalleryQuery) -> None:
     if not result.items:
         if query.after is None:
@@ -176,7 +149,7 @@ def _grid(gallery: Gallery, result: GalleryPage, query: GalleryQuery) -> None:
         columns = st.columns(COLUMNS)
         for column, record in zip(columns, result.items[start:start + COLUMNS], strict=False):
             with column, st.container(border=True):
-                show_image(record, gallery.thumbnail(record))
+                show_image(record)
                 st.caption(plain(_short(record.prompt)))
                 label = _card_label(record, query.scope)
                 if selecting:
@@ -371,7 +344,7 @@ def _detail_dialog(gallery: Gallery, user: CurrentUser, generation_id: int) -> N
         if record.is_offline_sketch:
             st.caption(f":material/draw: {OFFLINE_LABEL}: drawn locally from the prompt's words.")
         if record.has_image:
-            show_image(record, record.image_url or "", full=True)
+            show_image(record, "full")
         elif record.status == "failed":
             st.error(plain(record.error_message or "This generation failed."))
     with about:

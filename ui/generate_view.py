@@ -27,6 +27,7 @@ from akari.prompts import (
 )
 from akari.records import GenerationRecord
 from ui.context import get_studio
+from ui.images import show_image
 from ui.text import plain
 
 # Widget keys (the gallery pre-fills the first three) and the page's own state.
@@ -205,8 +206,8 @@ def show_error(reason: str | None, message: str | None) -> None:
 
 def show_quota(user_id: int) -> int:
     """The "left today" meter; returns how many generations are left."""
-    used, quota = get_studio().generations.daily_usage(user_id)
-    left = max(quota - used, 0)
+    usage = get_studio().quotas.daily_usage(user_id)
+    quota, left = usage.quota, usage.left
     noun = "generation" if quota == 1 else "generations"
     st.progress(left / quota if quota > 0 else 0.0, text=f"**{left}** of {quota} {noun} left today")
     return left
@@ -241,8 +242,13 @@ def show_form(user_id: int, left: int, busy: bool) -> None:
     )
     raw_prompt = st.session_state.get(PROMPT_KEY) or ""
     if style != NO_STYLE and raw_prompt.strip():
-        st.caption("Prompt sent to the model")
-        st.code(apply_style(raw_prompt, style), language=None, wrap_lines=True)
+        try:
+            styled = apply_style(raw_prompt, style)
+        except AkariError as exc:  # the style would push the prompt past the limit: say so before the click
+            st.warning(plain(exc.message), icon=":material/content_cut:")
+        else:
+            st.caption("Prompt sent to the model")
+            st.code(styled, language=None, wrap_lines=True)
 
     steps_col, cost_col = st.columns([3, 2], vertical_alignment="center", gap="medium")
     with steps_col:
@@ -317,7 +323,7 @@ def show_recent(user_id: int) -> None:
 def _image_bytes(generation_id: int, status: str) -> bytes:
     """Full image bytes, cached per generation and status (a pending upload later moves to the store)."""
     studio = get_studio()
-    return studio.generations.image_bytes(studio.generations.get(generation_id))
+    return studio.images.read(studio.generations.get(generation_id))
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -327,7 +333,11 @@ def _progress(generation_id: int) -> None:
     if record.is_done:
         st.rerun()
     elapsed = max((utcnow() - record.created_at).total_seconds(), 0.0)
-    label = "Queued" if record.status == "queued" else "Generating…"
+    if record.status == "queued":
+        ahead = get_studio().generations.position(generation_id)
+        label = "Queued, next in line" if ahead == 0 else f"Queued, {ahead} ahead of you"
+    else:
+        label = "Generating…"
     # Not used as a context manager: leaving the `with` block would mark the status complete.
     status = st.status(f"{label} · {elapsed:.0f} s", state="running", expanded=True)
     status.caption("You can leave this page: the image keeps being made and will be here when you come back.")
@@ -385,13 +395,7 @@ def show_result(user_id: int, record: GenerationRecord | None) -> None:
                 st.badge(OFFLINE_LABEL, icon=":material/draw:", color="orange")
             if record.status == "pending_upload":
                 st.warning(plain(record.error_message or "The upload will be retried."), icon=":material/cloud_upload:")
-            remote = (record.image_url or "").startswith(("https://", "http://")) and record.status == "succeeded"
-            try:
-                source: str | bytes = record.image_url if remote else _image_bytes(record.id, record.status)
-            except AkariError as exc:
-                show_error(exc.reason, exc.message)
-            else:
-                st.image(source, width="stretch")
+            show_image(record, "full")
         else:
             show_error(record.error_reason, record.error_message)
         st.caption(_caption(record))

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
+from starlette.requests import Request
 from streamlit.errors import StreamlitDuplicateElementKey
 from streamlit_authenticator.utilities import LoginError, RegisterError
 
 from akari import accounts as rules
+from akari import runtime
 from akari.accounts import MAX_PASSWORD_BYTES, MEMBER, Accounts, CurrentUser, cookie_key, snapshot
 from akari.errors import AkariError
 from akari.studio import Studio
@@ -98,6 +102,21 @@ def _configured_cookie_key() -> str | None:
 @st.cache_resource(show_spinner=False)
 def _cookie_key() -> str:
     return cookie_key(get_studio().settings, _configured_cookie_key())
+
+
+def viewer_from_request(request: Request) -> CurrentUser | None:
+    """Who sent an HTTP request to one of the app's routes, from the sign-in cookie; None when nobody valid."""
+    token = request.cookies.get(COOKIE_NAME)
+    if not token:
+        return None
+    try:
+        studio = runtime.open_studio()
+        claims = jwt.decode(token, cookie_key(studio.settings, _configured_cookie_key()), algorithms=["HS256"])
+    except (jwt.PyJWTError, AkariError):
+        return None
+    if not isinstance(claims, dict) or float(claims.get("exp_date") or 0) < time.time():
+        return None
+    return studio.accounts.current_user(str(claims.get("username") or ""))
 
 
 def sign_in_service(studio: Studio | None = None) -> SignInService:

@@ -12,7 +12,7 @@ import streamlit as st
 
 from akari.accounts import CurrentUser
 from akari.errors import AkariError
-from akari.generation import start_of_day_utc
+from akari.quota import start_of_day_utc
 from akari.usage import Usage, UsageFilter, UsageReport
 from ui.context import get_studio
 from ui.text import plain

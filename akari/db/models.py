@@ -62,7 +62,8 @@ class Generation(Base):
     model: Mapped[str] = mapped_column(String(128))
     generator: Mapped[str] = mapped_column(String(32))  # cloudflare | offline
     store: Mapped[str] = mapped_column(String(32))  # cloudinary | local
-    # queued -> running -> succeeded | failed | pending_upload (generated, kept in the spool, upload to retry)
+    # queued -> running -> succeeded | failed | pending_upload (made and spooled, its upload to retry) | cancelled.
+    # A pending upload is claimed (running) again to retry it; every change is guarded by the expected status.
     status: Mapped[str] = mapped_column(String(16), default="queued")
     error_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -78,7 +79,17 @@ class Generation(Base):
     neurons: Mapped[float] = mapped_column(Float, default=0.0)  # estimated provider cost
     generate_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     store_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    runner: Mapped[str | None] = mapped_column(String(128), nullable=True)  # host:pid that ran it
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the instance running it
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # times claimed
+    source: Mapped[str] = mapped_column(String(8), default="ui")  # ui | api | cli
+    # Names the stored image (with the id): a repeated upload replaces the first instead of adding a copy.
+    asset_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Write-ahead: the spooled image's name and host, from the moment the provider answered until it is stored.
+    spool_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    spool_host: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    upload_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # of a pending upload
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the provider's, for the log
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     is_favourite: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -102,6 +113,14 @@ class Generation(Base):
         Index("ix_generations_created", "created_at"),
         # Pending uploads and stuck rows.
         Index("ix_generations_status", "status"),
+        Index("ix_generations_user_started", "user_id", "started_at"),
+        Index(
+            "ix_generations_queue",
+            "status",
+            "id",
+            sqlite_where=text("status IN ('queued', 'running', 'pending_upload')"),
+            postgresql_where=text("status IN ('queued', 'running', 'pending_upload')"),
+        ),
         # Gallery pages in id (= time) order: one user's visible images, and the shared ones. Prompt search has its
         # own structures (FTS5 table / GIN index), created by migration 0002 alone.
         Index(
@@ -118,6 +137,20 @@ class Generation(Base):
             postgresql_where=text("is_public AND status = 'succeeded' AND deleted_at IS NULL"),
         ),
     )
+
+
+class Instance(Base):
+    """A process that runs generations (the app, a headless worker, a command), alive while it beats."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random per process start
+    host: Mapped[str] = mapped_column(String(128))
+    pid: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # app | worker | cli
+    workers: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class LoginFailure(Base):
@@ -145,7 +178,8 @@ class Preference(Base):
 class UsageDaily(Base):
     """Per UTC day and user: generations, neurons and time to image by status, steps, failure reason and time bucket.
 
-    Written only by database triggers (migration 0002), read by the usage page.
+    Triggers append every change to `usage_delta` (migration 0003); one writer at a time folds those in here.
+    Readers add the deltas not yet folded, so figures are always exact.
     """
 
     __tablename__ = "usage_daily"
@@ -154,6 +188,21 @@ class UsageDaily(Base):
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     value: Mapped[str] = mapped_column(String(32), primary_key=True)
+    generations: Mapped[int] = mapped_column(Integer)
+    neurons: Mapped[float] = mapped_column(Float)
+    time_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageDelta(Base):
+    """A change to the summaries, appended by the triggers; inserts never wait on another transaction's locks."""
+
+    __tablename__ = "usage_delta"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(8))
+    user_id: Mapped[int] = mapped_column(Integer)
+    day: Mapped[date] = mapped_column(Date)
+    value: Mapped[str] = mapped_column(String(32))
     generations: Mapped[int] = mapped_column(Integer)
     neurons: Mapped[float] = mapped_column(Float)
     time_ms: Mapped[int] = mapped_column(BigInteger)

@@ -27,8 +27,9 @@ class ImageGenerator(Protocol):
     name: str  # "cloudflare" | "offline"
     model: str
 
-    def generate(self, prompt: str, *, steps: int, seed: int) -> GeneratedImage:
-        """Make one image. Raises akari.errors.GenerationError with a user sentence on failure."""
+    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None) -> GeneratedImage:
+        """Make one image, giving up at `deadline` (time.monotonic()) with every retry inside it.
+        Raises akari.errors.GenerationError with a user sentence on failure."""
         ...
 
     def check(self) -> str:

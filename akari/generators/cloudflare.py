@@ -16,12 +16,15 @@ from akari.config import DEFAULT_AI_GATEWAY_BASE, DEFAULT_CLOUDFLARE_API_BASE, F
 from akari.errors import GenerationError
 from akari.generators import GeneratedImage
 from akari.imaging import inspect_image
+from akari.prompts import check_steps
 
 if TYPE_CHECKING:
     from akari.config import Settings
 
 _ADMIN = "Ask your administrator to check CLOUDFLARE_ID and CLOUDFLARE_API_KEY."
 MAX_RETRY_AFTER = 30.0
+POOL_SIZE = 64
+MIN_ATTEMPT_S = 0.5  # an attempt that could get less time than this before the deadline is not started
 
 # Provider code -> (reason, retryable, the user's sentence).
 ERRORS: dict[str, tuple[str, bool, str]] = {
@@ -60,6 +63,7 @@ class CloudflareGenerator:
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         max_retries: int = 3,
+        retry_read_timeouts: bool = False,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -70,10 +74,20 @@ class CloudflareGenerator:
         self.gateway_base = gateway_base.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.max_retries = max_retries
+        # A read timeout may come after the image was made and billed: asking again could pay twice.
+        self.retry_read_timeouts = retry_read_timeouts
         self.backoff = backoff
         self._sleep = sleep
         self.session = requests.Session()  # one pooled connection for every call
         self.session.headers.update({"Authorization": f"Bearer {api_token}", "User-Agent": "akari"})
+        # Proxy settings from the environment, read once: requests would otherwise scan the environment (and
+        # ~/.netrc) again on every call.
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.url))
+        self.session.trust_env = False
+        # As many pooled connections as workers can call at once (requests keeps 10 per host by default).
+        adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CloudflareGenerator:
@@ -86,6 +100,7 @@ class CloudflareGenerator:
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             max_retries=settings.max_retries,
+            retry_read_timeouts=settings.retry_read_timeouts,
         )
 
     @property
@@ -94,32 +109,42 @@ class CloudflareGenerator:
             return f"{self.gateway_base}/{self.account_id}/{self.gateway_id}/workers-ai/{FLUX_MODEL}"
         return f"{self.api_base}/accounts/{self.account_id}/ai/run/{FLUX_MODEL}"
 
-    def generate(self, prompt: str, *, steps: int, seed: int) -> GeneratedImage:
-        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 8:
-            raise GenerationError(f"Steps must be a whole number from 1 to 8 (you gave {steps!r}).",
-                                  reason="invalid_input")
+    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None) -> GeneratedImage:
+        check_steps(steps)
         headers = {"cf-aig-metadata": json.dumps({"app": "akari"})} if self.gateway_id else {}
         body = {"prompt": prompt, "steps": steps, "seed": seed}
         attempt = 0
         while True:
             attempt += 1
+            timeout = self._timeout(deadline)
             try:
-                response = self.session.post(self.url, json=body, headers=headers, timeout=self.timeout)
+                response = self.session.post(self.url, json=body, headers=headers, timeout=timeout)
                 data, fmt, width, height = self._read(response)
             except requests.RequestException as exc:
                 error = _network_error(exc)
+                if error.reason == "timeout" and not self.retry_read_timeouts:
+                    error.retryable = False  # the provider may have made (and billed) the image already
                 error.__cause__ = exc
             except GenerationError as exc:
                 error = exc
             else:
                 return GeneratedImage(data=data, format=fmt, width=width, height=height, seed=seed, steps=steps,
                                       model=self.model, generator=self.name, meta=_meta(response, attempt))
-            if not error.retryable or attempt > self.max_retries:
+            delay = self._delay(attempt, getattr(error, "retry_after", None))
+            out_of_time = deadline is not None and time.monotonic() + delay + MIN_ATTEMPT_S >= deadline
+            if not error.retryable or attempt > self.max_retries or out_of_time:
                 if error.retryable and attempt > 1:
                     error.message = f"{error.message} (Tried {attempt} times.)"
                     error.args = (error.message,)
                 raise self._redacted(error)
-            self._sleep(self._delay(attempt, getattr(error, "retry_after", None)))
+            self._sleep(delay)
+
+    def _timeout(self, deadline: float | None) -> tuple[float, float]:
+        """The configured timeouts, cut short so that an attempt never runs past the generation's deadline."""
+        if deadline is None:
+            return self.timeout
+        left = max(deadline - time.monotonic(), 0.1)
+        return min(self.timeout[0], left), min(self.timeout[1], left)
 
     def _redacted(self, error: GenerationError) -> GenerationError:
         """Belt and braces: a provider or proxy that echoes the token must not put it in our logs."""

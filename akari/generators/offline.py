@@ -12,15 +12,14 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from akari.errors import InvalidInput
 from akari.generators import GeneratedImage
 from akari.imaging import inspect_image
+from akari.prompts import check_steps
 
 SIZE = 1024
 # Scenes are drawn at half size and enlarged: everything is soft, so nothing is lost and it is four times faster.
 _WORK = 512
 _AA = 1.2 / _WORK  # edge softness of analytic shapes: about one working pixel
-MAX_STEPS = 8
 JPEG_QUALITY = 88
 LABEL = "Offline sketch (not AI)"
 
@@ -580,23 +579,14 @@ def _label(img: Image.Image, seed: int) -> None:
     draw.text((box[0] + pad - left, box[1] + pad - top), text, font=font, fill=(255, 255, 255, 235))
 
 
-def _check_steps(steps: object) -> int:
-    # bool is an int subclass; True must not pass as one step.
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
-        raise InvalidInput(
-            f"Steps must be a whole number from 1 to {MAX_STEPS}.", detail=f"offline renderer got steps={steps!r}"
-        )
-    return steps
-
-
 class OfflineGenerator:
     """Draws a labelled sketch from the prompt's words: the same prompt, steps and seed give the same bytes."""
 
     name = "offline"
     model = "akari-offline-sketch-v1"
 
-    def generate(self, prompt: str, *, steps: int, seed: int) -> GeneratedImage:
-        steps = _check_steps(steps)
+    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None) -> GeneratedImage:
+        steps = check_steps(steps)
         digest = hashlib.sha256(f"{prompt}\x00{seed}\x00{steps}".encode()).digest()
         rng = np.random.default_rng(int.from_bytes(digest[:16], "big"))
         words = _words(prompt)

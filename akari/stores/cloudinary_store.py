@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import cloudinary
-import cloudinary.api
-import cloudinary.exceptions
-import cloudinary.uploader
-import cloudinary.utils
-import requests
 
-from akari.errors import NotFound, StoreError
-from akari.imaging import THUMBNAIL_SIZE
-from akari.stores import StoredImage
+# The SDK's upload pool is built once, when cloudinary.uploader is first imported, with one connection per host by
+# default: parallel uploads from the workers would each open and drop a connection ("Connection pool is full").
+cloudinary.CERT_KWARGS.setdefault("maxsize", 64)
+
+import cloudinary.api  # noqa: E402  (after the pool size above)
+import cloudinary.exceptions  # noqa: E402
+import cloudinary.uploader  # noqa: E402
+import cloudinary.utils  # noqa: E402
+import requests  # noqa: E402
+
+from akari.errors import NotFound, StoreError  # noqa: E402
+from akari.imaging import THUMBNAIL_SIZE  # noqa: E402
+from akari.stores import ImageMeta, Size, StoredImage  # noqa: E402
 
 if TYPE_CHECKING:
     from akari.config import CloudinaryCredentials, Settings
 
+DEFAULT_DELIVERY = "https://res.cloudinary.com"
 CHECK_TIMEOUT_S = 10.0  # a status page must not hang for a full upload timeout
 MAX_CONTEXT_PROMPT = 1000
 MAX_DETAIL = 500
@@ -70,49 +74,47 @@ class CloudinaryStore:
             "upload_preset": None,
         }
 
-    def save(self, data: bytes, *, fmt: str, prompt: str, owner: str, generation_id: int) -> StoredImage:
+    def save(self, data: bytes, *, name: str, fmt: str, private: bool, meta: ImageMeta) -> StoredImage:
         with self._translated("save the image"):
             result = cloudinary.uploader.upload(
                 data,  # raw bytes travel as a multipart file part, a third smaller than a data URI
-                public_id=secrets.token_urlsafe(16),
+                public_id=name,  # the generation's own name: a retried upload replaces, never duplicates
                 folder=self.credentials.folder,
                 resource_type="image",
-                tags=["akari", f"user:{_tag_safe(owner)}"],
-                context={"prompt": prompt[:MAX_CONTEXT_PROMPT], "generation": str(generation_id)},
-                overwrite=False,
+                tags=["akari", f"user:{_tag_safe(meta.owner)}"],
+                context={"prompt": meta.prompt[:MAX_CONTEXT_PROMPT], "generation": str(meta.generation_id)},
+                overwrite=True,
+                invalidate=True,
                 timeout=self.upload_timeout,  # the uploader ignores config().timeout and could hang for ever
                 **self._account(),
             )
         # Folder modes differ between accounts, so the returned public_id is the only reliable key.
-        public_id = str(result["public_id"])
-        version = str(result["version"]) if result.get("version") else None
-        secure_url = str(result.get("secure_url") or result["url"])
         return StoredImage(
-            key=public_id,
-            url=secure_url,
-            thumbnail_url=self.thumbnail_url(public_id, version, secure_url),
+            key=str(result["public_id"]),
+            url=str(result.get("secure_url") or result["url"]),
             width=int(result.get("width") or 0),
             height=int(result.get("height") or 0),
             bytes=int(result.get("bytes") or len(data)),
             # Cloudinary says "jpg" where the rest of the app (MIME types, extensions) says "jpeg".
             format={"jpg": "jpeg"}.get(str(result.get("format") or fmt), str(result.get("format") or fmt)),
-            version=version,
         )
 
-    def thumbnail_url(self, public_id: str, version: str | None, secure_url: str | None = None) -> str:
-        """The grid thumbnail; served from the same host as `secure_url` (a private CDN, or a test server)."""
-        url, _ = cloudinary.utils.cloudinary_url(
-            public_id,
-            secure=True,
-            version=version,
-            cloud_name=self.credentials.cloud_name,
-            sign_url=False,
-            **THUMBNAIL_TRANSFORMATION,
-        )
-        marker = "/image/upload/"
-        if secure_url and marker in secure_url and marker in url:
-            return secure_url.split(marker, 1)[0] + marker + url.split(marker, 1)[1]
+    def display_url(self, key: str, size: Size, *, private: bool) -> str:
+        """The original, or the one named grid thumbnail (each distinct transformation counts toward the plan)."""
+        options: dict[str, Any] = THUMBNAIL_TRANSFORMATION if size == "thumb" else {}
+        url, _ = cloudinary.utils.cloudinary_url(key, secure=True, cloud_name=self.credentials.cloud_name,
+                                                 sign_url=False, **options)
+        return self._delivered(url)
+
+    def _delivered(self, url: str) -> str:
+        """The SDK's URL on the delivery host this account uses (CLOUDINARY_DELIVERY_BASE, else Cloudinary's)."""
+        base = self.credentials.delivery_base
+        if base and url.startswith(DEFAULT_DELIVERY):
+            return base.rstrip("/") + url[len(DEFAULT_DELIVERY):]
         return url
+
+    def set_private(self, key: str, private: bool) -> None:
+        """Every image is delivered publicly by its unguessable name."""
 
     def delete(self, key: str) -> None:
         with self._translated("delete the image"):
@@ -126,9 +128,8 @@ class CloudinaryStore:
                 reason="store_failed",
             )
 
-    def read(self, url: str) -> bytes:
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise NotFound("This image is not stored on Cloudinary.", detail=f"not an http(s) url: {url[:200]}")
+    def read(self, key: str) -> bytes:
+        url = self.display_url(key, "full", private=False)
         try:
             response = requests.get(url, timeout=self.read_timeout)
         except requests.RequestException as exc:

@@ -60,7 +60,7 @@ def cloudinary() -> Iterator[FakeCloudinary]:
 def app_server(tmp_path_factory: pytest.TempPathFactory, workers_ai: FakeWorkersAI,
                cloudinary: FakeCloudinary) -> Iterator[AppServer]:
     """One app with the fake Cloudflare and Cloudinary, shared by the flows in order."""
-    env = {**workers_ai.env(), "CLOUDINARY_URL": cloudinary.cloudinary_url,
+    env = {**workers_ai.env(), **cloudinary.env(),
            "AKARI_READ_TIMEOUT": "2", "AKARI_MAX_RETRIES": "1"}
     server = AppServer(tmp_path_factory.mktemp("app") / "data", env=env).start()
     yield server

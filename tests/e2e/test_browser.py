@@ -63,8 +63,15 @@ def shot(page: Page, folder: Path, name: str) -> None:
 
 
 def key(page: Page, widget_key: str):
-    """Streamlit marks every keyed element with the class st-key-<key>."""
+    """Streamlit marks every keyed element with the class st-key-<key>; waits for the run to settle first, since
+    a rerun leaves the previous run's elements in the page (marked stale) until it ends."""
+    settled(page)
     return page.locator(f".st-key-{widget_key}")
+
+
+def settled(page: Page) -> None:
+    """Wait until Streamlit has finished running the script for this page."""
+    expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(1)
 
 
 @pytest.fixture(scope="module")
@@ -311,8 +318,12 @@ def test_a_full_gallery_page_loads_thumbnails_only(browser: Browser, accounts: A
     page.on("response", count)
     page.goto(f"{accounts.url}/gallery")
     expect(page.get_by_text("study number 0").first).to_be_visible()
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(1000)
+    settled(page)
+    images = page.get_by_test_id("stImage").locator("img")
+    expect(images).to_have_count(24)
+    for index in range(24):  # the browser loads images as they come into view
+        images.nth(index).scroll_into_view_if_needed()
+        expect(images.nth(index)).to_have_js_property("complete", True)
     shot(page, screenshots, "gallery-24")
     thumbs = {url: size for url, size in loaded.items() if THUMBNAIL in url}
     full = [url for url in loaded if url.startswith(cloudinary.base_url) and THUMBNAIL not in url]

@@ -25,6 +25,6 @@ def cloudinary_settings(fake_cloudinary: FakeCloudinary, tmp_path: Path) -> Sett
             "AKARI_DATA_DIR": str(tmp_path / "data"),
             "AKARI_STORE": "cloudinary",
             "AKARI_UPLOAD_TIMEOUT": "5",
-            "CLOUDINARY_URL": fake_cloudinary.cloudinary_url,
+            **fake_cloudinary.env(),
         }
     )

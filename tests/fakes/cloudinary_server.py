@@ -175,6 +175,8 @@ class FakeCloudinary:
         self._stopping = threading.Event()
         self._faults: list[_Reply] = []
         self._delays: list[float] = []
+        self._holds: dict[str, threading.Event] = {}
+        self.latency = 0.0  # every upload takes at least this long
         self._last_version = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -192,6 +194,8 @@ class FakeCloudinary:
 
     def stop(self) -> None:
         self._stopping.set()  # wakes handlers sleeping in a delay
+        for event in list(self._holds.values()):
+            event.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()  # joins the handler threads
@@ -220,6 +224,10 @@ class FakeCloudinary:
     def cloudinary_url(self) -> str:
         return f"cloudinary://{self.api_key}:{self.api_secret}@{self.cloud_name}?upload_prefix={self.base_url}"
 
+    def env(self) -> dict[str, str]:
+        """The variables that point Akari's uploads and its delivery URLs at this fake."""
+        return {"CLOUDINARY_URL": self.cloudinary_url, "CLOUDINARY_DELIVERY_BASE": self.base_url}
+
     # -- fault knobs -----------------------------------------------------------------------------
 
     def fail_next(self, status: int, message: str, times: int = 1) -> None:
@@ -237,6 +245,25 @@ class FakeCloudinary:
         """The next API call waits this long before answering."""
         with self._lock:
             self._delays.append(seconds)
+
+    def hold(self, text: str) -> None:
+        """Uploads whose context (the prompt) contains `text` wait, in flight, until `release(text)`."""
+        with self._lock:
+            self._holds[text] = threading.Event()
+
+    def release(self, text: str) -> None:
+        with self._lock:
+            event = self._holds.pop(text, None)
+        if event is not None:
+            event.set()
+
+    def uploads_by_name(self) -> dict[str, int]:
+        """How many upload requests each public_id received (a repeated upload counts again)."""
+        counts: dict[str, int] = {}
+        for request in self.api_requests("upload"):
+            name = request.fields.get("public_id", "")
+            counts[name] = counts.get(name, 0) + 1
+        return counts
 
     def reset(self) -> None:
         with self._lock:
@@ -335,6 +362,14 @@ class FakeCloudinary:
             raise CloudinaryError(400, f"Stale request - reported time is {timestamp} which is more than 1 hour ago")
 
     def _upload(self, request: ReceivedRequest) -> dict:
+        with self._lock:
+            held = [event for text, event in self._holds.items() if text in request.fields.get("context", "")]
+        for event in held:
+            event.wait(600)
+        if self.latency:
+            self._stopping.wait(self.latency)
+        if self._stopping.is_set():
+            raise CloudinaryError(503, "shutting down")
         if request.file_bytes is not None:
             data = request.file_bytes
         elif request.file_text:
@@ -455,7 +490,8 @@ def main(argv: list[str] | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with FakeCloudinary(args.cloud, args.key, args.secret, port=args.port) as fake:
-        print(f"CLOUDINARY_URL={fake.cloudinary_url}", flush=True)
+        for name, value in fake.env().items():
+            print(f"{name}={value}", flush=True)
         while not stop.wait(0.5):  # a timed wait lets the signal handler run promptly
             pass
 

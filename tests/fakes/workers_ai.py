@@ -65,11 +65,16 @@ def render_jpeg(prompt: str, seed: int, size: int = 1024) -> bytes:
 class FakeWorkersAI:
     """Run with `with FakeWorkersAI() as fake:`; point CLOUDFLARE_API_BASE at `fake.api_base`."""
 
-    def __init__(self, account_id: str = "test-account", token: str = "test-token-not-real", port: int = 0) -> None:
+    def __init__(self, account_id: str = "test-account", token: str = "test-token-not-real", port: int = 0,
+                 latency: float = 0.0, image_size: int = 1024) -> None:
         self.account_id = account_id
         self.token = token
         self._port = port
+        self.latency = latency  # every run takes at least this long, like the real service (about 1-3 s)
+        self.image_size = image_size
         self.requests: list[ReceivedRequest] = []
+        self._holds: dict[str, threading.Event] = {}
+        self._stopping = threading.Event()
         self._faults: deque[_Fault] = deque()
         self._lock = threading.Lock()
         self._images: dict[tuple[str, int], bytes] = {}
@@ -85,6 +90,9 @@ class FakeWorkersAI:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
+        for event in list(self._holds.values()):
+            event.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -150,6 +158,17 @@ class FakeWorkersAI:
         """The next runs wait this long before answering normally (to trip client timeouts)."""
         self._push(_Fault(delay=seconds, passthrough=True), times)
 
+    def hold(self, text: str) -> None:
+        """Runs whose prompt contains `text` wait, mid-call, until `release(text)`: a request in flight."""
+        with self._lock:
+            self._holds[text] = threading.Event()
+
+    def release(self, text: str) -> None:
+        with self._lock:
+            event = self._holds.pop(text, None)
+        if event is not None:
+            event.set()
+
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -175,6 +194,8 @@ class FakeWorkersAI:
         with self._lock:
             self.requests.append(ReceivedRequest(method, path, headers, payload))
         fault = self._take_fault() if method == "POST" else None
+        if method == "POST":
+            self._wait_if_held(payload)
         if fault is not None:
             time.sleep(fault.delay)
             if not fault.passthrough:
@@ -194,6 +215,15 @@ class FakeWorkersAI:
         extra = {"cf-aig-cache-status": "MISS"} if _GATEWAY.match(route) else {}
         return (*self._run(payload), extra)
 
+    def _wait_if_held(self, payload: Any) -> None:
+        prompt = payload.get("prompt") if isinstance(payload, dict) else None
+        with self._lock:
+            held = [event for text, event in self._holds.items() if isinstance(prompt, str) and text in prompt]
+        for event in held:
+            event.wait(600)
+        if self.latency:
+            self._stopping.wait(self.latency)
+
     def _search(self, account: str) -> tuple[int, bytes, str, dict]:
         if account != self.account_id:
             return 401, _envelope_error(10000, "Authentication error"), "application/json", {}
@@ -208,7 +238,7 @@ class FakeWorkersAI:
         with self._lock:
             image = self._images.get(key)
         if image is None:
-            image = render_jpeg(*key)
+            image = render_jpeg(*key, size=self.image_size)
             with self._lock:
                 self._images[key] = image
         body = {"result": {"image": base64.b64encode(image).decode()}, "success": True, "errors": [], "messages": []}
@@ -267,10 +297,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--account", default="test-account")
     parser.add_argument("--token", default="test-token-not-real")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds every run takes")
+    parser.add_argument("--image-size", type=int, default=1024)
     args = parser.parse_args(argv)
-    fake = FakeWorkersAI(args.account, args.token, args.port).start()
-    print(f"CLOUDFLARE_API_BASE={fake.api_base}", flush=True)
-    print(f"CLOUDFLARE_GATEWAY_BASE={fake.gateway_base}", flush=True)
+    fake = FakeWorkersAI(args.account, args.token, args.port, latency=args.latency, image_size=args.image_size).start()
+    for name, value in fake.env().items():
+        print(f"{name}={value}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

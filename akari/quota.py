@@ -1,0 +1,121 @@
+"""Daily quotas: how many generations each user may start per UTC day, and how many they have started."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from akari import preferences
+from akari.db.models import Generation, Preference, User, utcnow
+from akari.errors import InvalidInput, QuotaExceeded
+
+# What counts against the quota: everything started today except what failed or was cancelled before it ran.
+COUNTED_STATUSES = ("queued", "running", "succeeded", "pending_upload")
+# Built once: they run inside every submit.
+_DEFAULT_QUOTA = select(Preference.value).where(Preference.key == "default_daily_quota")
+_USED_TODAY = select(func.count(Generation.id)).where(
+    Generation.user_id == bindparam("user_id"), Generation.created_at >= bindparam("since"),
+    Generation.status.in_(COUNTED_STATUSES))
+
+
+def start_of_day_utc(now: datetime | None = None) -> datetime:
+    now = now or utcnow()
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def seconds_until_reset(now: datetime | None = None) -> int:
+    """Seconds until the quotas reset at the next 00:00 UTC (for Retry-After)."""
+    now = now or utcnow()
+    return max(1, int((start_of_day_utc(now) + timedelta(days=1) - now).total_seconds()))
+
+
+def check_quota(quota: object) -> int | None:
+    """A quota as the admin may set it: None (the default) or a whole number, 0 or more."""
+    if quota is not None and (isinstance(quota, bool) or not isinstance(quota, int) or quota < 0):
+        raise InvalidInput("A daily quota must be a whole number, 0 or more.")
+    return quota
+
+
+class UserQuota(Protocol):
+    """What the quota needs of a user: a row of `users`, as an ORM object or a plain row."""
+
+    id: int
+    daily_quota: int | None
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    used: int
+    quota: int
+
+    @property
+    def left(self) -> int:
+        return max(self.quota - self.used, 0)
+
+
+class Quotas:
+    """Quotas read from the database: a user's own, else the admin's default, else the AKARI_DAILY_QUOTA setting."""
+
+    def __init__(self, sessions: sessionmaker[Session], setting: int) -> None:
+        self.sessions = sessions
+        self.setting = setting
+
+    def default(self, session: Session | Connection) -> int:
+        value = session.scalar(_DEFAULT_QUOTA)
+        return self.setting if value is None else int(value)
+
+    def quota_for(self, session: Session | Connection, user: UserQuota) -> int:
+        return user.daily_quota if user.daily_quota is not None else self.default(session)
+
+    @staticmethod
+    def used_today(session: Session | Connection, user_id: int) -> int:
+        return session.scalar(_USED_TODAY, {"user_id": user_id, "since": start_of_day_utc()}) or 0
+
+    def usage(self, session: Session | Connection, user: UserQuota) -> DailyUsage:
+        return DailyUsage(self.used_today(session, user.id), self.quota_for(session, user))
+
+    def reserve(self, session: Session | Connection, user: UserQuota, count: int = 1) -> DailyUsage:
+        """Refuse unless `count` more fit in today's quota. Call it inside the transaction that inserts the rows,
+        with the user serialised (a write transaction: SQLite's lock from BEGIN; PostgreSQL: the user's row locked),
+        so parallel submits cannot overshoot."""
+        usage = self.usage(session, user)
+        if usage.used + count > usage.quota:
+            noun = "generation" if usage.quota == 1 else "generations"
+            if usage.left:
+                raise QuotaExceeded(f"You have {usage.left} of today's {usage.quota} {noun} left, not {count}. "
+                                    "Your quota resets at 00:00 UTC.")
+            raise QuotaExceeded(f"You have used all {usage.quota} of today's generations. Your quota resets at "
+                                "00:00 UTC; ask your administrator if you need more.")
+        return usage
+
+    # -- the admin's settings ----------------------------------------------------------------------------------------
+    def get_default(self) -> int:
+        with self.sessions() as session:
+            return self.default(session)
+
+    def set_default(self, quota: int | None) -> None:
+        """None returns to the AKARI_DAILY_QUOTA setting."""
+        check_quota(quota)
+        with self.sessions.begin() as session:
+            preferences.put(session, "default_daily_quota", quota)
+
+    def today_by_user(self) -> dict[int, int]:
+        """user id -> generations counted against today's quota (one GROUP BY over today's rows)."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Generation.user_id, func.count(Generation.id))
+                .where(Generation.created_at >= start_of_day_utc(), Generation.status.in_(COUNTED_STATUSES))
+                .group_by(Generation.user_id)
+            ).all()
+        return {user_id: count for user_id, count in rows}
+
+    def daily_usage(self, user_id: int) -> DailyUsage:
+        with self.sessions() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                return DailyUsage(0, 0)
+            return self.usage(session, user)
