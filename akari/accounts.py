@@ -22,10 +22,7 @@ from akari.config import Settings
 from akari.db.models import LoginFailure, User, utcnow
 from akari.errors import AuthError, ConfigError, InvalidInput, NotFound, PermissionDenied
 from akari.quota import check_quota
-
-ADMIN = "admin"
-MEMBER = "member"
-ROLES = (ADMIN, MEMBER)
+from akari.roles import ADMIN, MEMBER, ROLES, is_admin, role_label
 
 USERNAME_RULE = "3 to 32 characters: lower-case letters, digits, dot, dash or underscore"
 _USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
@@ -66,11 +63,11 @@ class CurrentUser:
 
     @property
     def is_admin(self) -> bool:
-        return ADMIN in self.roles
+        return is_admin(self.roles)
 
     @property
     def role_label(self) -> str:
-        return "Administrator" if self.is_admin else "Member"
+        return role_label(self.roles)
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,7 @@ class Account:
 
     @property
     def is_admin(self) -> bool:
-        return ADMIN in self.roles
+        return is_admin(self.roles)
 
 
 @dataclass(frozen=True)
@@ -259,7 +256,7 @@ def _ensure_free(session: Session, username: str, email: str) -> None:
 
 
 def _enabled_admins(session: Session) -> list[User]:
-    return [u for u in session.scalars(select(User).where(_can_sign_in())) if ADMIN in (u.roles or [])]
+    return [u for u in session.scalars(select(User).where(_can_sign_in())) if is_admin(u.roles)]
 
 
 def _registration(session: Session) -> Registration:
@@ -455,7 +452,7 @@ class Accounts:
         chosen = check_roles(roles)
         with self.sessions.begin() as session:
             user = _user(session, username)
-            if ADMIN in (user.roles or []) and ADMIN not in chosen:
+            if is_admin(user.roles) and ADMIN not in chosen:
                 if acting and normalise_username(acting) == user.username:
                     raise PermissionDenied("You cannot remove your own administrator role.")
                 if _enabled_admins(session) == [user]:
@@ -473,7 +470,7 @@ class Accounts:
             losing_admin = user in _enabled_admins(session) and (not enabled or ADMIN not in chosen)
             if is_self and not enabled:
                 raise PermissionDenied("You cannot disable your own account.")
-            if is_self and ADMIN not in chosen and ADMIN in (user.roles or []):
+            if is_self and ADMIN not in chosen and is_admin(user.roles):
                 raise PermissionDenied("You cannot remove your own administrator role.")
             if losing_admin and _enabled_admins(session) == [user]:
                 raise PermissionDenied("This is the only administrator: make someone else admin first.")

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from akari.accounts import ADMIN, MEMBER, Accounts
+from akari.accounts import Accounts
 from akari.config import Settings, load_settings
 from akari.db import migrate
 from akari.db.engine import make_engine, make_session_factory
@@ -23,6 +23,7 @@ from akari.db.transactions import translated
 from akari.errors import AkariError, InvalidInput
 from akari.prompts import DEFAULT_STEPS, GenerationRequest
 from akari.records import GenerationRecord
+from akari.roles import ADMIN, MEMBER
 from akari.stores.local import LocalStore
 from akari.studio import Studio
 

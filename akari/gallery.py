@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import re
-import unicodedata
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -17,8 +13,7 @@ from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column
 from sqlalchemy.orm import Session
 
 from akari.db.models import Generation, User, utcnow
-from akari.errors import InvalidInput, NotFound, PermissionDenied, StoreError
-from akari.imaging import EXTENSIONS
+from akari.errors import InvalidInput, NotFound, PermissionDenied
 from akari.records import GenerationRecord
 
 if TYPE_CHECKING:
@@ -35,7 +30,6 @@ FAILURE_STATUSES = ("failed", "pending_upload")
 PAGE_SIZE = 24
 MAX_PAGE_SIZE = 100
 MAX_SEARCH_WORDS = 8
-MAX_ZIP_IMAGES = 50  # each image is read into memory to build the archive
 MAX_BULK_DELETE = 200
 
 # Literals, not bound parameters: the partial indexes' conditions must be visible in the SQL for the planner.
@@ -77,13 +71,6 @@ class GalleryPage:
     next_after: int | None  # pass as `after` for the next page; None: this is the last page
 
 
-@dataclass(frozen=True)
-class ZipArchive:
-    data: bytes
-    count: int
-    missing: tuple[int, ...]  # ids whose files could not be read
-
-
 def search_words(text: str) -> list[str]:
     """The words of a search box, lower-cased; punctuation and search operators are dropped."""
     return [w.lower() for w in _WORD.findall(text or "")][:MAX_SEARCH_WORDS]
@@ -96,13 +83,6 @@ def _fts_query(words: Sequence[str]) -> str:
 
 def _tsquery(words: Sequence[str]) -> str:
     return " & ".join([*words[:-1], f"{words[-1]}:*"])
-
-
-def file_name(record: GenerationRecord) -> str:
-    """The first words of the prompt as a safe file name, with the id to keep names unique."""
-    ascii_text = unicodedata.normalize("NFKD", record.prompt).encode("ascii", "ignore").decode().lower()
-    stem = "-".join(re.findall(r"[a-z0-9]+", ascii_text)[:6])[:48].strip("-") or "akari"
-    return f"{stem}-{record.id}.{EXTENSIONS.get(record.image_format or '', 'jpg')}"
 
 
 class Gallery:
@@ -172,6 +152,25 @@ class Gallery:
                 raise NotFound("That image does not exist, or it is not shared.")
             return GenerationRecord.from_row(row, username)
 
+    def details(self, viewer: Viewer, generation_ids: Sequence[int]) -> list[GenerationRecord]:
+        """Several images in the order asked, in one query; NotFound unless the viewer may see every one."""
+        with self.sessions() as session:
+            found = {row.id: (row, name) for row, name in
+                     session.execute(_with_owner(Generation.id.in_(generation_ids), Generation.deleted_at.is_(None)))}
+            actor_is_admin: bool | None = None
+            records = []
+            for generation_id in generation_ids:
+                if generation_id not in found:
+                    raise NotFound("That image does not exist, or it was deleted.")
+                row, username = found[generation_id]
+                if row.user_id != viewer.id and not (row.is_public and row.status == "succeeded"):
+                    if actor_is_admin is None:
+                        actor_is_admin = _actor(session, viewer).is_admin
+                    if not actor_is_admin:
+                        raise NotFound("That image does not exist, or it is not shared.")
+                records.append(GenerationRecord.from_row(row, username))
+            return records
+
     def can_change(self, viewer: Viewer, record: GenerationRecord) -> bool:
         """Whether the viewer may share, favourite or delete it (to show the buttons; the actions check again)."""
         if record.user_id == viewer.id:
@@ -200,32 +199,6 @@ class Gallery:
         """The full image, if the viewer may see it."""
         record = self.detail(viewer, generation_id)
         return record, self.images.read(record)
-
-    def zip_images(self, viewer: Viewer, generation_ids: Sequence[int]) -> ZipArchive:
-        """Selected images (each one the viewer may see) in one ZIP, with their prompts and settings in a CSV."""
-        ids = _unique_ids(generation_ids, MAX_ZIP_IMAGES, "download")
-        records = [self.detail(viewer, generation_id) for generation_id in ids]
-        buffer = io.BytesIO()
-        missing: list[int] = []
-        manifest = io.StringIO()
-        writer = csv.writer(manifest)
-        writer.writerow(["file", "id", "prompt", "steps", "seed", "model", "created_at", "by"])
-        # Images are already compressed: storing them is as small and much faster than deflating.
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-            for record in records:
-                try:
-                    data = self.images.read(record)
-                except (NotFound, StoreError) as exc:
-                    log.warning("zip: image %s unreadable: %s", record.id, exc.log_line())
-                    missing.append(record.id)
-                    continue
-                name = file_name(record)
-                archive.writestr(name, data)
-                writer.writerow([name, record.id, _spreadsheet_safe(record.prompt), record.steps, record.seed,
-                                 record.model, record.created_at.isoformat(sep=" ", timespec="seconds"),
-                                 record.username])
-            archive.writestr("prompts.csv", manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
-        return ZipArchive(buffer.getvalue(), len(records) - len(missing), tuple(missing))
 
     # -- changing ------------------------------------------------------------------------------------------------
     def set_shared(self, viewer: Viewer, generation_id: int, shared: bool) -> GenerationRecord:
@@ -257,7 +230,7 @@ class Gallery:
 
     def delete_many(self, viewer: Viewer, generation_ids: Sequence[int]) -> int:
         """Delete several of the viewer's own images; if any is not theirs, nothing is deleted."""
-        ids = _unique_ids(generation_ids, MAX_BULK_DELETE, "delete")
+        ids = selected_ids(generation_ids, MAX_BULK_DELETE, "delete")
         return self._delete(viewer, ids, own_only=True)
 
     def _delete(self, viewer: Viewer, ids: Sequence[int], *, own_only: bool) -> int:
@@ -325,15 +298,11 @@ def _check_query(query: GalleryQuery) -> int:
     return max(1, min(int(query.limit), MAX_PAGE_SIZE))
 
 
-def _unique_ids(ids: Sequence[int], most: int, action: str) -> list[int]:
+def selected_ids(ids: Sequence[int], most: int, action: str) -> list[int]:
+    """The ids picked, each once, in the order picked; refused when none or too many."""
     unique = list(dict.fromkeys(int(i) for i in ids))
     if not unique:
         raise InvalidInput(f"Select at least one image to {action}.")
     if len(unique) > most:
         raise InvalidInput(f"You can {action} up to {most} images at a time; you selected {len(unique)}.")
     return unique
-
-
-def _spreadsheet_safe(text: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: a prompt must stay text."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

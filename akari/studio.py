@@ -83,9 +83,8 @@ class Studio:
         return self.workers
 
     def retry_uploads(self) -> RetryReport:
-        """Upload now every image waiting in this machine's spool (the command line's and the admin's button)."""
-        if self.workers is not None:
-            return self.generations.retry_uploads(self.workers.instance)
+        """Upload now every image waiting in this machine's spool (the command line's and the admin's button).
+        Under an instance of its own: the workers' upkeep hands back rows of theirs that no worker runs."""
         me = LiveInstance(self.sessions, kind="cli", workers=0, lease_seconds=self.settings.lease_seconds).register()
         try:
             return self.generations.retry_uploads(me)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, case, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session
 
-from akari.db.models import Generation, User
+from akari.db.models import User
 from akari.errors import InvalidInput, PermissionDenied
 from akari.pricing import FREE_NEURONS_PER_DAY, dollars_for
 from akari.quota import COUNTED_STATUSES, start_of_day_utc
@@ -24,15 +21,11 @@ if TYPE_CHECKING:
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
-CSV_CHUNK_ROWS = 5_000
 # Time-to-image buckets, as migration 0002 defines them: 100 ms wide below 10 s, 1 s wide to 120 s, then open.
 FINE_LIMIT_MS, FINE_WIDTH_MS = 10_000, 100
 COARSE_LIMIT_MS, COARSE_WIDTH_MS = 120_000, 1_000
 OPEN_BUCKET = 210
 SUCCESS_STATUSES = ("succeeded", "pending_upload")  # an image was made (a pending one is stored later)
-CSV_COLUMNS = ("id", "created_at", "user", "status", "prompt", "steps", "seed", "generator", "model", "store",
-               "neurons", "dollars", "generate_ms", "store_ms", "total_ms", "error_reason", "error_code",
-               "error_message", "shared", "favourite", "deleted")
 
 
 @dataclass(frozen=True)
@@ -160,15 +153,15 @@ class Usage:
     def users(self, viewer: Viewer) -> list[tuple[int, str]]:
         """(id, username) of everyone with generations, for an administrator's picker."""
         with self.sessions() as session:
-            self._check(session, viewer, None)
+            self.check(session, viewer, None)
             rows = session.execute(select(User.id, User.username).order_by(User.username))
             return [(uid, name) for uid, name in rows]
 
     def report(self, viewer: Viewer, usage_filter: UsageFilter) -> UsageReport:
         """Every figure of the usage page; each is a GROUP BY over a few thousand summary rows."""
-        _check_dates(usage_filter)
+        check_dates(usage_filter)
         with self.sessions() as session:
-            self._check(session, viewer, usage_filter.user_id)
+            self.check(session, viewer, usage_filter.user_id)
             per_day = self._per_day(session, usage_filter)
             buckets = self._time_buckets(session, usage_filter)
             by_reason = self._summed("reason", usage_filter)
@@ -274,7 +267,7 @@ class Usage:
         )
         return int(used or 0), None
 
-    def _check(self, session: Session, viewer: Viewer, user_id: int | None) -> None:
+    def check(self, session: Session, viewer: Viewer, user_id: int | None) -> None:
         """Members see their own figures; administrators see everyone's. Roles come from the database."""
         user = session.get(User, viewer.id)
         if user is None or not user.enabled:
@@ -282,53 +275,12 @@ class Usage:
         if user_id != viewer.id and not user.is_admin:
             raise PermissionDenied("Only administrators can see other people's usage.")
 
-    # -- the generation log ------------------------------------------------------------------------------------------
     def log_size(self, viewer: Viewer, usage_filter: UsageFilter) -> int:
-        """How many rows the CSV export would have (from the summaries: no scan)."""
-        _check_dates(usage_filter)
+        """How many rows the generation log of this filter has (from the summaries: no scan)."""
+        check_dates(usage_filter)
         with self.sessions() as session:
-            self._check(session, viewer, usage_filter.user_id)
+            self.check(session, viewer, usage_filter.user_id)
             return sum(int(n) for _v, n in session.execute(self._summed("status", usage_filter)))
-
-    def csv_chunks(self, viewer: Viewer, usage_filter: UsageFilter, chunk_rows: int = CSV_CHUNK_ROWS) -> Iterator[str]:
-        """The filtered generation log as CSV text, a chunk of rows at a time: memory stays flat at any size."""
-        _check_dates(usage_filter)
-        with self.sessions() as session:
-            self._check(session, viewer, usage_filter.user_id)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(CSV_COLUMNS)
-        yield out.getvalue()
-        start = datetime.combine(usage_filter.date_from, time())
-        end = datetime.combine(usage_filter.date_to + timedelta(days=1), time())
-        cursor: tuple[datetime, int] | None = None
-        while True:
-            # Keyset paging on (created_at, id) along the created_at index: each chunk is one short index range.
-            conditions = [Generation.created_at >= start, Generation.created_at < end]
-            if usage_filter.user_id is not None:
-                conditions.append(Generation.user_id == usage_filter.user_id)
-            if cursor is not None:
-                conditions.append(tuple_(Generation.created_at, Generation.id) > tuple_(*cursor))
-            stmt = (
-                select(Generation, User.username)
-                .join(User, User.id == Generation.user_id)
-                .where(*conditions)
-                .order_by(Generation.created_at, Generation.id)
-                .limit(chunk_rows)
-            )
-            with self.sessions() as session:
-                rows = session.execute(stmt).all()
-            if not rows:
-                return
-            out = io.StringIO()
-            writer = csv.writer(out)
-            for row, username in rows:
-                writer.writerow(_csv_row(row, username))
-            yield out.getvalue()
-            last = rows[-1][0]
-            cursor = (last.created_at, last.id)
-            if len(rows) < chunk_rows:
-                return
 
 
 def _in_filter(table: Any, dimension: str, usage_filter: UsageFilter) -> list[ColumnElement[bool]]:
@@ -339,39 +291,7 @@ def _in_filter(table: Any, dimension: str, usage_filter: UsageFilter) -> list[Co
     return conditions
 
 
-def _csv_row(row: Generation, username: str) -> list[object]:
-    total = None if row.generate_ms is None else row.generate_ms + (row.store_ms or 0)
-    return [
-        row.id,
-        row.created_at.isoformat(sep=" ", timespec="seconds"),
-        _spreadsheet_safe(username),
-        row.status,
-        _spreadsheet_safe(row.prompt),
-        row.steps,
-        row.seed,
-        row.generator,
-        row.model,
-        row.store,
-        round(row.neurons or 0.0, 2),
-        f"{dollars_for(row.neurons or 0.0):.6f}",
-        row.generate_ms,
-        row.store_ms,
-        total,
-        row.error_reason,
-        row.error_code,
-        _spreadsheet_safe(row.error_message or ""),
-        int(bool(row.is_public)),
-        int(bool(row.is_favourite)),
-        int(row.deleted_at is not None),
-    ]
-
-
-def _spreadsheet_safe(value: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: text from users must stay text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def _check_dates(usage_filter: UsageFilter) -> None:
+def check_dates(usage_filter: UsageFilter) -> None:
     if usage_filter.date_from > usage_filter.date_to:
         raise InvalidInput("The start date is after the end date.")
     if (usage_filter.date_to - usage_filter.date_from).days > MAX_DAYS:

@@ -115,7 +115,10 @@ class WorkerPool:
 
     def upkeep(self) -> None:
         service = self.service
-        if service.queue.recover(self.instance, active=self.active()):
+        with self._lock:
+            # While a submit hands rows over, they are ours before they are in `active`: leave ours alone then.
+            active = None if self._reserved else set(self._active)
+        if service.queue.recover(self.instance, active=active):
             self._wake.set()
         fold_deltas(service.sessions)
         service.sweep_spool()

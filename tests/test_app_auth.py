@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from akari.accounts import ADMIN, MEMBER, Accounts, password_matches
+from akari.accounts import Accounts, password_matches
 from akari.db.models import LoginFailure, User
 from akari.quota import Quotas
+from akari.roles import ADMIN, MEMBER
 from tests.ui_fixtures import PASSWORD, ROOT, add_user, app, open_accounts, reset_streamlit, sign_in, signed_in
 
 PAGE_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))

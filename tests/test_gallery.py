@@ -15,7 +15,8 @@ from akari.db import migrate
 from akari.db.engine import make_engine
 from akari.db.models import Generation, User, utcnow
 from akari.errors import InvalidInput, NotFound, PermissionDenied
-from akari.gallery import MAX_ZIP_IMAGES, Gallery, GalleryQuery, search_words
+from akari.exports import MAX_ZIP_IMAGES, zip_images
+from akari.gallery import Gallery, GalleryQuery, search_words
 from akari.prompts import GenerationRequest
 from akari.studio import Studio
 from tests import gallery_data
@@ -293,7 +294,7 @@ def test_a_zip_holds_the_selected_images_and_their_prompts(studio, people) -> No
     gallery = Gallery(studio)
     mine = add_generation(studio, ada, "=a formula-looking prompt", stored=True)
     shared = add_generation(studio, bob, "bob's shared cat", stored=True, is_public=True)
-    archive = gallery.zip_images(ada, [mine, shared])
+    archive = zip_images(gallery, ada, [mine, shared])
     assert archive.count == 2 and archive.missing == ()
     with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
         names = zipped.namelist()
@@ -310,11 +311,11 @@ def test_a_zip_refuses_images_the_viewer_may_not_see_and_too_many_at_once(studio
     private = add_generation(studio, ada, "private", stored=True)
     bobs = add_generation(studio, bob, "bob's", stored=True)
     with pytest.raises(NotFound):
-        gallery.zip_images(bob, [bobs, private])
+        zip_images(gallery, bob, [bobs, private])
     with pytest.raises(InvalidInput):
-        gallery.zip_images(bob, list(range(1, MAX_ZIP_IMAGES + 2)))
+        zip_images(gallery, bob, list(range(1, MAX_ZIP_IMAGES + 2)))
     local_file(studio, bobs).unlink()
-    archive = gallery.zip_images(bob, [bobs])
+    archive = zip_images(gallery, bob, [bobs])
     assert archive.count == 0 and archive.missing == (bobs,)
 
 

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from akari.db.models import Generation
 from akari.errors import StoreError
 from akari.history import recent_prompts
+from akari.naming import download_name, slug
 from akari.prompts import MAX_PROMPT_CHARS
 from akari.records import GenerationRecord
 from akari.studio import Studio
@@ -361,9 +362,9 @@ def test_prompts_are_shown_as_plain_text_never_markdown(studio: Studio) -> None:
 
 def test_download_name_comes_from_the_prompt_and_the_type_from_the_bytes() -> None:
     record = _record(prompt="A Purple Nebula, over the Mountains! at night", image_format="jpeg", id=7)
-    assert view.download_name(record) == "a-purple-nebula-over-the-mountains-7.jpg"
-    assert view.download_name(_record(prompt="猫 🐈", image_format="png", id=8)) == "akari-8.png"
-    assert view.slug("../../etc/passwd") == "etc-passwd"
+    assert download_name(record) == "a-purple-nebula-over-the-mountains-7.jpg"
+    assert download_name(_record(prompt="猫 🐈", image_format="png", id=8)) == "akari-8.png"
+    assert slug("../../etc/passwd") == "etc-passwd"
 
 
 def _record(**changes: object) -> GenerationRecord:
@@ -405,7 +406,7 @@ def test_generate_with_the_fake_workers_ai_and_cloudinary(
     assert "Offline sketch" not in " ".join(c.value for c in at.caption)
     download = at.get("download_button")[0].proto
     assert download.label == "Download"
-    assert view.mime_type(record) == "image/jpeg" and view.download_name(record) == f"a-purple-nebula-{record.id}.jpg"
+    assert view.mime_type(record) == "image/jpeg" and download_name(record) == f"a-purple-nebula-{record.id}.jpg"
     with studio.sessions() as session:
         assert session.scalar(select(func.count(Generation.id))) == 1
 

@@ -18,10 +18,11 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from akari import runtime
-from akari.accounts import ADMIN, MEMBER, Accounts
+from akari.accounts import Accounts
 from akari.config import load_settings
 from akari.db import migrate
 from akari.db.engine import make_engine, make_session_factory
+from akari.roles import ADMIN, MEMBER
 from akari.studio import Studio
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,9 +7,10 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from akari.accounts import ADMIN, MEMBER, Account, CurrentUser
+from akari.accounts import Account, CurrentUser
 from akari.errors import AkariError
 from akari.preferences import REGISTRATION_MODES
+from akari.roles import ADMIN, MEMBER
 from ui.context import get_studio
 from ui.text import plain
 

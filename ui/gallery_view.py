@@ -12,7 +12,9 @@ import streamlit as st
 
 from akari.accounts import CurrentUser
 from akari.errors import AkariError
-from akari.gallery import PAGE_SIZE, Gallery, GalleryPage, GalleryQuery, Scope, file_name
+from akari.exports import zip_images
+from akari.gallery import PAGE_SIZE, Gallery, GalleryPage, GalleryQuery, Scope
+from akari.naming import download_name
 from akari.records import GenerationRecord
 from ui.context import get_studio
 from ui.generate_view import OFFLINE_LABEL, mime_type, prefill
@@ -259,7 +261,7 @@ def _selection_bar(gallery: Gallery, user: CurrentUser, scope: str) -> None:
 def _zip_bytes(gallery: Gallery, user: CurrentUser, ids: tuple[int, ...]) -> bytes:
     """Runs when the button is pressed (on its own thread): a refusal becomes a note inside the archive."""
     try:
-        archive = gallery.zip_images(user, ids)
+        archive = zip_images(gallery, user, ids)
     except AkariError as exc:
         return _note_zip(exc.message)
     if archive.missing:
@@ -386,7 +388,7 @@ def _detail_actions(gallery: Gallery, user: CurrentUser, record: GenerationRecor
             st.download_button(
                 "Download",
                 data=partial(_download, gallery, user, record.id),
-                file_name=file_name(record),
+                file_name=download_name(record),
                 mime=mime_type(record),
                 key=DETAIL_DOWNLOAD_KEY,
                 icon=":material/download:",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from functools import partial
 
@@ -12,7 +10,8 @@ import streamlit as st
 from akari.db.models import utcnow
 from akari.errors import AkariError
 from akari.history import recent_prompts
-from akari.imaging import EXTENSIONS, MIME_TYPES
+from akari.imaging import MIME_TYPES
+from akari.naming import download_name, image_format
 from akari.pricing import dollars_for, neurons_for
 from akari.prompts import (
     DEFAULT_STEPS,
@@ -90,26 +89,8 @@ DEFAULT_ERROR = ErrorStyle(
 )
 
 
-def slug(text: str, words: int = 6, max_chars: int = 48) -> str:
-    """The first words of a prompt as a safe, lower-case file-name stem."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    parts = re.findall(r"[a-z0-9]+", ascii_text)[:words]
-    return "-".join(parts)[:max_chars].strip("-") or "akari"
-
-
-def image_format(record: GenerationRecord) -> str:
-    """The record's format in the core's names ("jpeg", "png", "webp"); Cloudinary reports JPEG as "jpg"."""
-    fmt = (record.image_format or "").lower()
-    return "jpeg" if fmt in ("jpg", "jpeg") else fmt
-
-
 def mime_type(record: GenerationRecord) -> str:
     return MIME_TYPES.get(image_format(record), "application/octet-stream")
-
-
-def download_name(record: GenerationRecord) -> str:
-    extension = EXTENSIONS.get(image_format(record), "bin")
-    return f"{slug(record.prompt)}-{record.id}.{extension}"
 
 
 def prefill(prompt: str, steps: int = DEFAULT_STEPS, seed: int | None = None, is_public: bool | None = None) -> None:

@@ -17,8 +17,9 @@ from streamlit_authenticator.utilities import LoginError, RegisterError
 
 from akari import accounts as rules
 from akari import runtime
-from akari.accounts import MAX_PASSWORD_BYTES, MEMBER, Accounts, CurrentUser, cookie_key, snapshot
+from akari.accounts import MAX_PASSWORD_BYTES, Accounts, CurrentUser, cookie_key, snapshot
 from akari.errors import AkariError
+from akari.roles import MEMBER
 from akari.studio import Studio
 from ui.context import get_studio
 from ui.text import plain

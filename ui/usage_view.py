@@ -14,6 +14,7 @@ from akari.accounts import CurrentUser
 from akari.errors import AkariError
 from akari.quota import start_of_day_utc
 from akari.usage import Usage, UsageFilter, UsageReport
+from akari.usage_log import csv_chunks
 from ui.context import get_studio
 from ui.text import plain
 
@@ -261,7 +262,7 @@ def _csv_bytes(usage: Usage, viewer_id: int, usage_filter: UsageFilter) -> bytes
     """Runs when the button is pressed, on its own thread: the log is read in chunks and encoded as it goes."""
     out = bytearray()
     try:
-        for chunk in usage.csv_chunks(_Viewer(viewer_id), usage_filter):
+        for chunk in csv_chunks(usage, _Viewer(viewer_id), usage_filter):
             out += chunk.encode()
     except AkariError as exc:
         return exc.message.encode()

@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from akari.roles import is_admin
+
 
 def utcnow() -> datetime:
     """Naive UTC: stored the same way on SQLite and PostgreSQL."""
@@ -48,7 +50,7 @@ class User(Base):
 
     @property
     def is_admin(self) -> bool:
-        return "admin" in (self.roles or [])
+        return is_admin(self.roles)
 
 
 class Generation(Base):
