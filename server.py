@@ -19,7 +19,6 @@ from akari.db.transactions import translated
 from akari.errors import AkariError
 from akari.gallery import Viewer
 from akari.web.images import image_routes
-from ui.context import load_secrets
 
 log = logging.getLogger("akari.server")
 
@@ -35,7 +34,6 @@ def viewer_from_request(request: Request) -> Viewer | None:
 @asynccontextmanager
 async def lifespan(_app: st.App) -> AsyncIterator[None]:
     # Workers and the queue's recovery start with the server, not at the first page view.
-    load_secrets()
     with suppress(AkariError):  # logged; every page shows the sentence until a retry succeeds
         await run_in_threadpool(runtime.open_studio)
     yield

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, delete, exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from akari import preferences
-from akari.config import Settings
+from akari.config import DEFAULT_BCRYPT_ROUNDS, Settings
 from akari.db.models import LoginFailure, User, utcnow
 from akari.errors import AuthError, ConfigError, InvalidInput, NotFound, PermissionDenied
 from akari.quota import check_quota
@@ -35,7 +35,6 @@ PASSWORD_RULE = (
     f"At least {MIN_PASSWORD_CHARS} characters; a passphrase of a few words is ideal. "
     f"At most {MAX_PASSWORD_BYTES} bytes. Spaces inside are kept; spaces at the start or end are ignored."
 )
-DEFAULT_BCRYPT_ROUNDS = 12
 
 _EMAIL = re.compile(r"[a-z0-9._%+-]{1,64}@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,63}")
 _DOMAIN = re.compile(r"@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,63}")
@@ -196,18 +195,9 @@ def parse_allowlist(lines: Iterable[str]) -> list[str]:
 
 
 # -- passwords -------------------------------------------------------------------------------------------------------
-def bcrypt_rounds() -> int:
-    """AKARI_BCRYPT_ROUNDS (4-16, default 12). Tests lower it: each round doubles the time of a hash."""
-    raw = os.environ.get("AKARI_BCRYPT_ROUNDS", "").strip()
-    if not raw:
-        return DEFAULT_BCRYPT_ROUNDS
-    if not raw.isdigit() or not 4 <= int(raw) <= 16:
-        raise ConfigError(f"AKARI_BCRYPT_ROUNDS must be a whole number from 4 to 16, not {raw!r}.")
-    return int(raw)
-
-
-def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(bcrypt_rounds())).decode()
+def hash_password(password: str, rounds: int = DEFAULT_BCRYPT_ROUNDS) -> str:
+    """A bcrypt hash of the password; each round doubles the time (the tests use 4)."""
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
 def password_matches(password: str, password_hash: str | None) -> bool:
@@ -276,8 +266,9 @@ def snapshot(credentials: dict[str, Any]) -> dict[str, Any]:
 class Accounts:
     """Everything about accounts that reads or writes the database; one per studio."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, bcrypt_rounds: int = DEFAULT_BCRYPT_ROUNDS) -> None:
         self.sessions = sessions
+        self.bcrypt_rounds = bcrypt_rounds
 
     # -- reading -----------------------------------------------------------------------------------------------------
     def is_first_run(self) -> bool:
@@ -388,7 +379,8 @@ class Accounts:
         account_name = check_name(name, username)
         chosen_roles = check_roles(roles)
         check_quota(daily_quota)
-        password_hash = hash_password(password)  # outside the transaction: bcrypt is slow on purpose
+        # outside the transaction: bcrypt is slow on purpose
+        password_hash = hash_password(password, self.bcrypt_rounds)
         with self.sessions.begin() as session:
             _ensure_free(session, username, email)
             user = User(username=username, name=account_name, email=email, password_hash=password_hash,
@@ -406,7 +398,7 @@ class Accounts:
     def set_password(self, username: str, new_password: str) -> None:
         """An admin's reset: no old password needed. It also lifts any sign-in pause for that user."""
         username = self.get(username).username
-        password_hash = hash_password(check_password(new_password, username))
+        password_hash = hash_password(check_password(new_password, username), self.bcrypt_rounds)
         with self.sessions.begin() as session:
             _user(session, username).password_hash = password_hash
             session.execute(delete(LoginFailure).where(LoginFailure.username == username))
@@ -421,7 +413,7 @@ class Accounts:
         new = check_password(new_password, username)
         if new == old_password.strip():
             raise InvalidInput("The new password is the same as the current one.")
-        password_hash = hash_password(new)
+        password_hash = hash_password(new, self.bcrypt_rounds)
         with self.sessions.begin() as session:
             _user(session, username).password_hash = password_hash
 
@@ -531,10 +523,10 @@ class Accounts:
 
 
 # -- the cookie key --------------------------------------------------------------------------------------------------
-def cookie_key(settings: Settings, configured: str | None = None) -> str:
-    """The key that signs sign-in cookies: `configured` (secrets.toml), else AKARI_COOKIE_KEY, else a key generated
-    once under the data dir. Never a well-known default: anyone knowing the key can forge a cookie for any user."""
-    key = (configured or "").strip() or (settings.cookie_key or "").strip()
+def cookie_key(settings: Settings) -> str:
+    """The key that signs sign-in cookies: the setting (AKARI_COOKIE_KEY, or cookie_key in secrets.toml), else a key
+    generated once under the data dir. Never a well-known default: whoever knows the key can forge any user's cookie."""
+    key = (settings.cookie_key or "").strip()
     if key:
         if len(key) < MIN_COOKIE_KEY_CHARS:
             raise ConfigError(

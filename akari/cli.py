@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from akari import logs
 from akari.accounts import Accounts
 from akari.config import Settings, load_settings
 from akari.db import migrate
@@ -147,8 +148,8 @@ def _database(*, migrated: bool = True) -> Iterator[tuple[Settings, Engine]]:
 
 @contextmanager
 def _accounts() -> Iterator[Accounts]:
-    with _database() as (_settings, engine):
-        yield Accounts(make_session_factory(engine))
+    with _database() as (settings, engine):
+        yield Accounts(make_session_factory(engine), bcrypt_rounds=settings.bcrypt_rounds)
 
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:
@@ -328,10 +329,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Quiet by default (the command prints its own result); -v, or a worker, logs at the configured level."""
+    try:
+        settings = load_settings()
+    except AkariError:
+        logs.configure("INFO" if args.verbose else "WARNING")
+        return  # the command itself reports the misconfiguration
+    level = "INFO" if args.verbose else settings.log_level if args.func is cmd_worker else "WARNING"
+    logs.configure(level, settings.log_format, settings.secret_values)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging(args)
     try:
         return args.func(args)
     except SQLAlchemyError as exc:

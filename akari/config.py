@@ -1,13 +1,14 @@
-"""Settings: keyword arguments > environment > defaults, validated once at start-up."""
+"""Settings, the one source of configuration: keyword arguments > environment > secrets.toml > defaults."""
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from akari.errors import ConfigError
 
@@ -16,6 +17,25 @@ DEFAULT_AI_GATEWAY_BASE = "https://gateway.ai.cloudflare.com/v1"
 FLUX_MODEL = "@cf/black-forest-labs/flux-1-schnell"
 GENERATOR_CHOICES = ("auto", "cloudflare", "offline")
 STORE_CHOICES = ("auto", "cloudinary", "local")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_BCRYPT_ROUNDS = 12
+# Where Streamlit looks for secrets.toml by default: the user's, then the project's (which wins).
+SECRETS_FILES = (Path("~/.streamlit/secrets.toml"), Path(".streamlit/secrets.toml"))
+# secrets.toml names the cookie key in lower case; every other setting by its variable name.
+_SECRET_ALIASES = {"cookie_key": "AKARI_COOKIE_KEY"}
+_SECRET_FIELDS = {"cloudflare_api_key", "cookie_key"}
+
+# The environment as the process was started. Streamlit copies secrets.toml's root keys into os.environ when the
+# server starts, over real variables; this copy (taken when Akari is first imported, before that) lets the real
+# environment win again. `remember_environment` retakes it.
+_process_environment: dict[str, str] = dict(os.environ)
+
+
+def remember_environment() -> None:
+    """Take the process's environment as it is now as the real one (the server does this before Streamlit starts)."""
+    global _process_environment
+    _process_environment = dict(os.environ)
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,28 @@ class Settings:
     upload_retry_seconds: float = 30.0
     default_daily_quota: int = 200
     cookie_key: str | None = field(default=None, repr=False)
+    bcrypt_rounds: int = DEFAULT_BCRYPT_ROUNDS
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    def __repr__(self) -> str:  # never print a secret: keys, tokens, the database password
+        shown = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in _SECRET_FIELDS:
+                value = "***" if value else None
+            elif item.name == "database_url":
+                value = redact_url(value)
+            shown.append(f"{item.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    @property
+    def secret_values(self) -> list[str]:
+        """Every secret in the settings, for the log's redaction."""
+        values = [self.cloudflare_api_key, self.cookie_key, urlsplit(self.database_url).password]
+        if self.cloudinary is not None:
+            values.append(self.cloudinary.api_secret)
+        return [value for value in values if value]
 
     @property
     def images_dir(self) -> Path:
@@ -85,6 +127,48 @@ class Settings:
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (if any) replaced by ***, for logs and pages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def read_secrets_files(paths: Iterable[Path] = SECRETS_FILES) -> dict[str, str]:
+    """Root-level settings from secrets.toml files (later files win); sections ([auth] and the like) are ignored."""
+    values: dict[str, str] = {}
+    for path in paths:
+        path = Path(path).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            raise ConfigError(f"{path} cannot be read ({exc.strerror}).") from exc
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the file or remove it.") from exc
+        for key, value in data.items():
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                values[_SECRET_ALIASES.get(key, key)] = str(value)
+    return values
+
+
+def configuration(paths: Iterable[Path] = SECRETS_FILES) -> dict[str, str]:
+    """Every setting's raw value: the real environment first, then secrets.toml. A variable Streamlit overwrote with
+    the file's value gets its real value back; an empty variable counts as unset."""
+    secrets = read_secrets_files(paths)
+    real = dict(os.environ)
+    for name, value in secrets.items():
+        started_with = _process_environment.get(name)
+        if real.get(name) == value and started_with is not None and started_with != value:
+            real[name] = started_with
+    return {**secrets, **{name: value for name, value in real.items() if value.strip()}}
 
 
 def _get(name: str, overrides: Mapping[str, object], env: Mapping[str, str]) -> str | None:
@@ -177,9 +261,21 @@ def _bool(name: str, default: bool, overrides: Mapping[str, object], env: Mappin
     raise ConfigError(f"{name} must be true or false, not {raw!r}.")
 
 
+def _choice(name: str, default: str, choices: tuple[str, ...], overrides: Mapping[str, object],
+            env: Mapping[str, str]) -> str:
+    raw = _get(name, overrides, env)
+    if raw is None:
+        return default
+    for choice in choices:
+        if raw.lower() == choice.lower():
+            return choice
+    raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}.")
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-    """Read settings. Keyword names are the variable names in lower case (e.g. `akari_data_dir=`)."""
-    env = os.environ if env is None else env
+    """Read settings. Keyword names are the variable names in lower case (e.g. `akari_data_dir=`). Without `env`:
+    the environment, then secrets.toml (see `configuration`)."""
+    env = configuration() if env is None else env
     data_dir = Path(_get("AKARI_DATA_DIR", overrides, env) or "data").expanduser()
     database_url = _get("AKARI_DATABASE_URL", overrides, env) or f"sqlite:///{(data_dir / 'akari.db').as_posix()}"
     if "://" not in database_url:
@@ -238,4 +334,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         upload_retry_seconds=_float("AKARI_UPLOAD_RETRY_SECONDS", 30.0, overrides, env),
         default_daily_quota=_int("AKARI_DAILY_QUOTA", 200, overrides, env),
         cookie_key=_get("AKARI_COOKIE_KEY", overrides, env),
+        bcrypt_rounds=_int("AKARI_BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS, overrides, env, minimum=4, maximum=16),
+        log_level=_choice("AKARI_LOG_LEVEL", "INFO", LOG_LEVELS, overrides, env),
+        log_format=_choice("AKARI_LOG_FORMAT", "text", LOG_FORMATS, overrides, env),
     )

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from akari import logs
 from akari.completions import Completions
 from akari.db.engine import IMMEDIATE
 from akari.db.models import Generation, User, utcnow
@@ -264,7 +265,8 @@ class GenerationService:
         kept: str | None = None
         self.completions.again(job.id)
         try:
-            kept = self._run(job, owner)
+            with logs.context(generation_id=job.id, user_id=job.user_id):
+                kept = self._run(job, owner)
         except LeaseLost:
             log.info("generation %s was taken over or cancelled; this worker stops", job.id)
         except DatabaseUnavailable as exc:
@@ -309,7 +311,7 @@ class GenerationService:
             image = self.generator.generate(job.prompt, steps=job.steps, seed=job.seed,
                                             deadline=time.monotonic() + self.deadline_s)
         except AkariError as exc:
-            log.warning("generation %s failed: %s", job.id, exc.log_line())
+            log.warning("generation failed: %s", exc.log_line(), extra={"reason": exc.reason})
             self._change(job, owner, status="failed", error_reason=exc.reason, error_code=exc.code,
                          error_message=exc.message, error_detail=exc.detail, generate_ms=_ms_since(started),
                          lease_owner=None, finished_at=utcnow())
@@ -326,7 +328,8 @@ class GenerationService:
             self._change(job, owner, **made)
             return self._upload(job, owner, image.data, image.format, unsafe=exc)
         self._change(job, owner, spool_key=spool_key, spool_host=self.spool.host, **made)
-        return self._upload(job, owner, image.data, image.format)
+        with logs.context(request_id=made["request_id"]):
+            return self._upload(job, owner, image.data, image.format)
 
     def _upload(self, job: Job, owner: str, data: bytes | None, fmt: str,
                 unsafe: StoreError | None = None) -> str | None:
@@ -351,8 +354,8 @@ class GenerationService:
                              lease_owner=None, finished_at=utcnow())
                 return None
             delay = min(self.upload_retry_s * 2 ** job.upload_attempts, MAX_UPLOAD_BACKOFF_S)
-            log.warning("generation %s kept in the spool, upload failed (retry in %.0f s): %s", job.id, delay,
-                        error.log_line())
+            log.warning("kept in the spool, upload failed (retry in %.0f s): %s", delay, error.log_line(),
+                        extra={"reason": error.reason})
             self._change(job, owner, status="pending_upload", lease_owner=None, error_reason=error.reason,
                          error_code=error.code, error_message=PENDING_UPLOAD_MESSAGE, error_detail=error.detail,
                          upload_attempts=job.upload_attempts + 1,
@@ -362,6 +365,7 @@ class GenerationService:
                      error_message=None, error_detail=None, next_attempt_at=None, store=store.name,
                      store_ms=_ms_since(started), finished_at=utcnow(), spool_key=None, spool_host=None,
                      **_stored_columns(stored))
+        log.info("stored on %s", store.name)
         # Only now that the row says succeeded; a crash before the removal leaves a file for `sweep_spool`.
         return self.spool.key_for(job.id, fmt)
 

@@ -12,6 +12,8 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from akari import logs
+from akari.config import load_settings
 from akari.db.transactions import translated
 from akari.errors import AkariError
 from akari.studio import Studio
@@ -36,7 +38,9 @@ def open_studio(*, workers: bool = True) -> Studio:
         if _failure is not None and time.monotonic() - _failed_at < RETRY_AFTER_S:
             raise _failure
         try:
-            studio = Studio.open()
+            settings = load_settings()
+            logs.configure(settings.log_level, settings.log_format, settings.secret_values)
+            studio = Studio.open(settings)
             if workers:
                 studio.start_workers()
         except AkariError as exc:

@@ -41,7 +41,7 @@ class Studio:
         self.stores = stores
         self.spool = Spool(settings.spool_dir)
         self.images = Images(stores, self.spool)
-        self.accounts = Accounts(self.sessions)
+        self.accounts = Accounts(self.sessions, bcrypt_rounds=settings.bcrypt_rounds)
         self.quotas = Quotas(self.sessions, settings.default_daily_quota)
         self.generations = GenerationService(
             self.sessions, generator, stores, self.spool, self.quotas, deadline_s=settings.generation_deadline,

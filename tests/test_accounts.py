@@ -48,7 +48,7 @@ def _fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
 def accounts(database_url: str) -> Iterator[Accounts]:
     engine = make_engine(database_url)
     migrate.upgrade(engine)
-    yield Accounts(make_session_factory(engine))
+    yield Accounts(make_session_factory(engine), bcrypt_rounds=4)
     engine.dispose()
 
 
@@ -271,21 +271,17 @@ def test_a_loose_or_broken_key_file_is_fixed(tmp_path: Path) -> None:
 
 def test_a_configured_cookie_key_wins_and_must_be_long(tmp_path: Path) -> None:
     settings = load_settings(env={"AKARI_COOKIE_KEY": "e" * 32}, akari_data_dir=str(tmp_path))
-    assert cookie_key(settings, "s" * 40) == "s" * 40  # secrets.toml first
-    assert cookie_key(settings) == "e" * 32  # then AKARI_COOKIE_KEY
+    assert cookie_key(settings) == "e" * 32
     assert not (tmp_path / "cookie_key").exists()
     with pytest.raises(ConfigError, match="at least 32 characters"):
-        cookie_key(settings, "some_key")
+        cookie_key(load_settings(env={"AKARI_COOKIE_KEY": "some_key"}, akari_data_dir=str(tmp_path)))
 
 
-def test_bcrypt_rounds_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    from akari.accounts import bcrypt_rounds
-
-    monkeypatch.setenv("AKARI_BCRYPT_ROUNDS", "3")
+def test_bcrypt_rounds_are_a_setting_checked_at_start_up() -> None:
     with pytest.raises(ConfigError, match="AKARI_BCRYPT_ROUNDS"):
-        bcrypt_rounds()
-    monkeypatch.delenv("AKARI_BCRYPT_ROUNDS")
-    assert bcrypt_rounds() == 12
+        load_settings(env={"AKARI_BCRYPT_ROUNDS": "3"})
+    assert load_settings(env={}).bcrypt_rounds == 12
+    assert load_settings(env={"AKARI_BCRYPT_ROUNDS": "5"}).bcrypt_rounds == 5
 
 
 # -- credentials for the authenticator and saving back ---------------------------------------------------------------
@@ -396,7 +392,7 @@ def _cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *a
 def _cli_accounts() -> Iterator[Accounts]:
     engine = make_engine(load_settings().database_url)
     try:
-        yield Accounts(make_session_factory(engine))
+        yield Accounts(make_session_factory(engine), bcrypt_rounds=4)
     finally:
         engine.dispose()
 

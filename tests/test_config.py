@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,59 @@ def test_the_backends_are_described_in_words() -> None:
     assert "Offline" in settings.generator_label
     assert "Local disk" in settings.store_label
     assert settings.database_label.startswith("SQLite")
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "NaN"])
+def test_a_number_setting_refuses_nan_and_infinity(raw: str) -> None:
+    with pytest.raises(ConfigError, match="AKARI_READ_TIMEOUT"):
+        load_settings(env={"AKARI_READ_TIMEOUT": raw})
+
+
+def test_the_database_password_never_appears_in_the_settings_repr() -> None:
+    settings = load_settings(env={"AKARI_DATABASE_URL": "postgresql+psycopg://akari:db-pass-321@db.example/akari"})
+    assert "db-pass-321" not in repr(settings)
+    assert "akari:***@db.example" in repr(settings)
+
+
+def _streamlit_copies_secrets_into_the_environment(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What Streamlit does when its server starts: root-level keys of secrets.toml go into os.environ, over real ones.
+    from streamlit import config as streamlit_config
+    from streamlit.runtime.secrets import Secrets
+
+    before = streamlit_config.get_option("secrets.files")
+    streamlit_config.set_option("secrets.files", [str(path)])
+    try:
+        assert Secrets().load_if_toml_exists()
+    finally:
+        streamlit_config.set_option("secrets.files", before)
+
+
+def test_secrets_toml_never_beats_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from akari import config
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('CLOUDFLARE_ID = ""\nCLOUDFLARE_API_KEY = "from-file"\nAKARI_DAILY_QUOTA = "7"\n'
+                       'AKARI_WORKERS = "3"\ncookie_key = "' + "f" * 40 + '"\n')
+    monkeypatch.setenv("CLOUDFLARE_ID", "account-from-env")
+    monkeypatch.setenv("AKARI_DAILY_QUOTA", "9")
+    monkeypatch.delenv("AKARI_WORKERS", raising=False)
+    for name in ("AKARI_COOKIE_KEY", "CLOUDFLARE_API_KEY", "cookie_key"):  # restored after the test
+        monkeypatch.delenv(name, raising=False)
+    config.remember_environment()  # the server process as it starts, before Streamlit
+    _streamlit_copies_secrets_into_the_environment(secrets, monkeypatch)
+    assert os.environ["CLOUDFLARE_ID"] == ""  # Streamlit did overwrite the real variable...
+    settings = load_settings(env=config.configuration((secrets,)))
+    assert settings.cloudflare_account_id == "account-from-env"  # ...and the real value still wins
+    assert settings.generator == "cloudflare"
+    assert settings.default_daily_quota == 9
+    assert settings.workers == 3  # only in the file: the file counts
+    assert settings.cookie_key == "f" * 40
+
+
+def test_a_broken_secrets_file_names_itself(tmp_path: Path) -> None:
+    from akari import config
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text("CLOUDFLARE_ID = \n")
+    with pytest.raises(ConfigError, match=r"secrets\.toml is not valid TOML"):
+        config.configuration((secrets,))

@@ -62,7 +62,7 @@ def open_accounts() -> Iterator[Accounts]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
-    yield Accounts(make_session_factory(engine))
+    yield Accounts(make_session_factory(engine), bcrypt_rounds=4)
     engine.dispose()
 
 

@@ -10,16 +10,9 @@ from akari.studio import Studio
 from ui.text import plain
 
 
-def load_secrets() -> None:
-    """Reading secrets.toml copies its root-level strings (CLOUDFLARE_ID, CLOUDINARY_URL...) into the environment,
-    where the settings look; do it before the settings are read. No file is fine."""
-    st.secrets.load_if_toml_exists()
-
-
 def get_studio() -> Studio:
     """The process's studio (opened with the server, workers running); on a start-up failure, a short page saying
     what to fix, and nothing else."""
-    load_secrets()
     try:
         return runtime.open_studio()
     except AkariError as exc:

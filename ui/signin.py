@@ -92,17 +92,9 @@ class AkariValidator(stauth.Validator):
         return True
 
 
-def _configured_cookie_key() -> str | None:
-    """cookie_key from .streamlit/secrets.toml, if there is such a file."""
-    if not st.secrets.load_if_toml_exists():
-        return None
-    value = st.secrets.get("cookie_key")
-    return str(value) if value else None
-
-
 @st.cache_resource(show_spinner=False)
 def _cookie_key() -> str:
-    return cookie_key(get_studio().settings, _configured_cookie_key())
+    return cookie_key(get_studio().settings)
 
 
 def viewer_from_request(request: Request) -> CurrentUser | None:
@@ -112,7 +104,7 @@ def viewer_from_request(request: Request) -> CurrentUser | None:
         return None
     try:
         studio = runtime.open_studio()
-        claims = jwt.decode(token, cookie_key(studio.settings, _configured_cookie_key()), algorithms=["HS256"])
+        claims = jwt.decode(token, cookie_key(studio.settings), algorithms=["HS256"])
     except (jwt.PyJWTError, AkariError):
         return None
     if not isinstance(claims, dict) or float(claims.get("exp_date") or 0) < time.time():
