@@ -283,9 +283,24 @@ def test_the_account_page_saves_name_and_email(accounts: Accounts) -> None:
 
 
 # -- the admin page --------------------------------------------------------------------------------------------------
-def _admin(accounts: Accounts) -> AppTest:
+def _admin(accounts: Accounts, tab: str = "Users") -> AppTest:
     add_user(accounts, "root", admin=True)
-    return _sign_in_page(app("pages/admin.py"), "root")
+    at = _sign_in_page(app("pages/admin.py"), "root")
+    return _open_tab(at, tab) if tab != "Users" else at
+
+
+def _open_tab(at: AppTest, tab: str) -> AppTest:
+    at.session_state["admin_tab"] = tab
+    return at.run()
+
+
+def test_only_the_open_admin_tab_runs(accounts: Accounts) -> None:
+    at = _admin(accounts)
+    assert at.text_input(key="admin_new_username") is not None
+    assert not [b for b in at.button if b.key == "admin_check_generator"]
+    at = _open_tab(at, "Backends")
+    assert [b for b in at.button if b.key == "admin_check_generator"]
+    assert not [t for t in at.text_input if t.key == "admin_new_username"]
 
 
 def test_an_admin_creates_a_user_and_sees_them_listed(accounts: Accounts) -> None:
@@ -331,7 +346,7 @@ def test_an_admin_cannot_disable_themselves(accounts: Accounts) -> None:
 
 
 def test_an_admin_sets_registration_and_the_default_quota(accounts: Accounts) -> None:
-    at = _admin(accounts)
+    at = _admin(accounts, "Sign-up and quotas")
     at.radio(key="admin_registration_mode").set_value("allowlist")
     at.text_area(key="admin_registration_allowlist").input("ana@example.com\nnot an address")
     at.button(key="admin_registration_submit").click().run()
@@ -345,7 +360,7 @@ def test_an_admin_sets_registration_and_the_default_quota(accounts: Accounts) ->
 
 
 def test_backend_checks_and_retry_say_what_happened(accounts: Accounts) -> None:
-    at = _admin(accounts)
+    at = _admin(accounts, "Backends")
     at.button(key="admin_check_generator").click().run()
     assert _texts(at.success) == ["Offline renderer ready"]
     at.button(key="admin_check_store").click().run()
@@ -353,7 +368,7 @@ def test_backend_checks_and_retry_say_what_happened(accounts: Accounts) -> None:
     assert at.metric[0].value == "0"
     at.button(key="admin_retry_uploads").click().run()
     assert _texts(at.success) == ["Uploaded 0; still waiting 0; lost 0."]
-    assert _texts(at.main.info) == ["No failed generations."]
+    assert _texts(_open_tab(at, "Failures").main.info) == ["No failed generations."]
 
 
 # -- the entrypoint ---------------------------------------------------------------------------------------------------

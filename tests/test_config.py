@@ -138,3 +138,13 @@ def test_a_broken_secrets_file_names_itself(tmp_path: Path) -> None:
     secrets.write_text("CLOUDFLARE_ID = \n")
     with pytest.raises(ConfigError, match=r"secrets\.toml is not valid TOML"):
         config.configuration((secrets,))
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    import re
+
+    source = (Path(__file__).parents[1] / "akari" / "config.py").read_text()
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    names = set(re.findall(r'"((?:AKARI|CLOUDFLARE|CLOUDINARY)_[A-Z_]+)"', source))
+    assert len(names) > 20
+    assert sorted(name for name in names if f"`{name}`" not in readme) == []

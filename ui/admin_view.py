@@ -34,21 +34,27 @@ def page(user: CurrentUser) -> None:
     st.title("Admin")
     if notice := st.session_state.pop(NOTICE_KEY, None):
         st.success(notice)
-    # Keyed, so a button inside a tab (Check connection, Retry now) does not bring the reader back to the first tab.
+    # Keyed, so a button inside a tab (Check connection, Retry now) does not bring the reader back to the first tab;
+    # "rerun" makes only the open tab's content run, so a click reads only what that tab shows.
     tabs = ["Users", "Sign-up and quotas", "Backends", "Failures"]
-    users, signup, backends, failures = st.tabs(tabs, key="admin_tab")
-    with users:
-        accounts = get_studio().accounts.list()
-        users_table(accounts)
-        add_user_form()
-        manage_user(accounts, user)
-    with signup:
-        signup_form()
-    with backends:
-        backend_health()
-        pending_uploads()
-    with failures:
-        recent_failures()
+    users, signup, backends, failures = st.tabs(tabs, key="admin_tab", on_change="rerun")
+    if users.open:
+        with users:
+            accounts = get_studio().accounts.list()
+            default_quota = _default_quota()
+            users_table(accounts)
+            add_user_form(default_quota)
+            manage_user(accounts, user, default_quota)
+    if signup.open:
+        with signup:
+            signup_form()
+    if backends.open:
+        with backends:
+            backend_health()
+            pending_uploads()
+    if failures.open:
+        with failures:
+            recent_failures()
 
 
 def users_table(accounts: list[Account]) -> None:
@@ -79,15 +85,20 @@ def _default_quota() -> int:
     return get_studio().quotas.get_default()
 
 
-def add_user_form() -> None:
-    # Cleared on submit: a password typed for someone else should not stay on the screen.
-    with st.expander("Add a user"), st.form("admin_new_user", clear_on_submit=True):
+NEW_USER_KEYS = ("admin_new_username", "admin_new_name", "admin_new_email", "admin_new_quota", "admin_new_password",
+                 "admin_new_repeat", "admin_new_admin")
+
+
+def add_user_form(default_quota: int) -> None:
+    # Kept after a mistake (a typo must not cost every field); cleared once the account exists, so a password typed
+    # for someone else does not stay on the screen.
+    with st.expander("Add a user", key="admin_add_user"), st.form("admin_new_user"):
         left, right = st.columns(2)
         username = left.text_input("Username", key="admin_new_username", help="3-32 characters: a-z, 0-9, . - _")
         name = right.text_input("Name", key="admin_new_name")
         email = left.text_input("Email (optional)", key="admin_new_email")
         with right:
-            quota = _quota_input("Daily quota", "admin_new_quota", None, _default_quota())
+            quota = _quota_input("Daily quota", "admin_new_quota", None, default_quota)
         password = left.text_input("Password", type="password", key="admin_new_password",
                                    help="At least 10 characters. Tell it to them in person; they can change it.")
         repeat = right.text_input("Repeat the password", type="password", key="admin_new_repeat")
@@ -96,7 +107,7 @@ def add_user_form() -> None:
     if not submitted:
         return
     if password != repeat:
-        st.error("The two passwords differ.")
+        st.error("The two passwords differ: type the same password twice.")
         return
     try:
         account = get_studio().accounts.create_user(username, password, name=name, email=email,
@@ -104,10 +115,12 @@ def add_user_form() -> None:
     except AkariError as exc:
         st.error(plain(exc.message))
         return
+    for key in NEW_USER_KEYS:
+        st.session_state.pop(key, None)
     _done(f"Created the account {account.username}.")
 
 
-def manage_user(accounts: list[Account], acting: CurrentUser) -> None:
+def manage_user(accounts: list[Account], acting: CurrentUser, default_quota: int) -> None:
     st.subheader("Change a user")
     if not accounts:
         return
@@ -121,7 +134,7 @@ def manage_user(accounts: list[Account], acting: CurrentUser) -> None:
         # Keys carry the username: each user's form starts from that user's values.
         enabled = st.toggle("Can sign in (enabled)", value=account.enabled, key=f"admin_edit_enabled_{username}")
         is_admin = st.checkbox("Administrator", value=account.is_admin, key=f"admin_edit_admin_{username}")
-        quota = _quota_input("Daily quota", f"admin_edit_quota_{username}", account.daily_quota, _default_quota())
+        quota = _quota_input("Daily quota", f"admin_edit_quota_{username}", account.daily_quota, default_quota)
         save = st.form_submit_button("Save changes", key=f"admin_edit_submit_{username}", type="primary")
     if save:
         try:
