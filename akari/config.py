@@ -159,9 +159,13 @@ def read_secrets_files(paths: Iterable[Path] = SECRETS_FILES) -> dict[str, str]:
     return values
 
 
-def configuration(paths: Iterable[Path] = SECRETS_FILES) -> dict[str, str]:
-    """Every setting's raw value: the real environment first, then secrets.toml. A variable Streamlit overwrote with
-    the file's value gets its real value back; an empty variable counts as unset."""
+def configuration(paths: Iterable[Path] | None = None) -> dict[str, str]:
+    """Every setting's raw value: the real environment first, then secrets.toml (AKARI_SECRETS_FILE, else Streamlit's
+    usual places). A variable Streamlit overwrote with the file's value gets its real value back; an empty variable
+    counts as unset."""
+    if paths is None:
+        chosen = os.environ.get("AKARI_SECRETS_FILE", "").strip()
+        paths = (Path(chosen),) if chosen else SECRETS_FILES
     secrets = read_secrets_files(paths)
     real = dict(os.environ)
     for name, value in secrets.items():

@@ -18,3 +18,5 @@ def _no_real_accounts(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
         if name.startswith(_PROVIDER_PREFIXES):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AKARI_DATA_DIR", str(tmp_path / "data"))
+    # Never a developer's .streamlit/secrets.toml (it may hold real credentials): a file no test writes.
+    monkeypatch.setenv("AKARI_SECRETS_FILE", str(tmp_path / "no-secrets.toml"))

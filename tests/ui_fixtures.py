@@ -81,8 +81,8 @@ def add_user(accounts: Accounts, username: str, *, admin: bool = False, password
 
 
 def app(script: str = "app.py") -> AppTest:
-    """An AppTest of a file under the repository root, with a cookie key in its own secrets: it never reads a
-    developer's .streamlit/secrets.toml (which could hold real credentials)."""
+    """An AppTest of a file under the repository root, with secrets of its own: Streamlit never reads a developer's
+    .streamlit/secrets.toml (which could hold real credentials); the settings ignore it too (AKARI_SECRETS_FILE)."""
     at = AppTest.from_file(str(ROOT / script), default_timeout=30)
     at.secrets["cookie_key"] = TEST_COOKIE_KEY
     return at

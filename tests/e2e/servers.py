@@ -38,7 +38,10 @@ class AppServer:
             if sock.connect_ex(("127.0.0.1", self.port)) == 0:
                 raise RuntimeError(f"port {self.port} is taken")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CLOUDINARY_", "AKARI_"))}
-        env.update({"AKARI_DATA_DIR": str(self.data_dir), "AKARI_BCRYPT_ROUNDS": "4", "PYTHONUNBUFFERED": "1"})
+        # A secrets file of its own (absent unless a test writes it): never a developer's, which may hold credentials.
+        secrets = self.data_dir / "secrets.toml"
+        env.update({"AKARI_DATA_DIR": str(self.data_dir), "AKARI_BCRYPT_ROUNDS": "4", "PYTHONUNBUFFERED": "1",
+                    "AKARI_SECRETS_FILE": str(secrets)})
         env.update(self.env)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "server.log"
@@ -46,7 +49,8 @@ class AppServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "server.py", "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(self.port),
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+             "--secrets.files", str(secrets)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
