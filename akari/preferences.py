@@ -1,4 +1,4 @@
-"""Admin-set preferences kept in the database (registration mode, allowed emails, default quota)."""
+"""Admin-set preferences kept in the database (registration, default quota, the HTTP API switch)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ DEFAULTS: dict[str, Any] = {
     "registration_mode": "closed",
     "registration_allowlist": [],  # emails (a@b.c) and domains (@b.c)
     "default_daily_quota": None,  # None: the AKARI_DAILY_QUOTA setting
+    "api_enabled": True,  # the HTTP API (akari/api_access.py)
 }
 
 

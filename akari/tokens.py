@@ -77,7 +77,7 @@ class NewToken:
 class ApiCaller:
     """Who an API request acts as, and through which token (None: the sign-in cookie)."""
 
-    user: CurrentUser
+    user: Viewer  # the signed-in user (a CurrentUser for tokens)
     token_id: int | None
 
     @property
