@@ -346,3 +346,13 @@ def test_on_the_local_store_photo_is_an_absolute_app_url_for_its_owner_only(loca
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
     assert local_api.call("GET", body["photo"].removeprefix(local_api.server.url), "ivo").status_code == 404
     assert requests.get(body["photo"], timeout=10).status_code == 404
+
+
+def test_failed_token_attempts_from_one_address_are_throttled_over_http(local_api: Api) -> None:
+    good = local_api.user("gus")
+    for _ in range(10):
+        wrong = local_api.call("GET", "/api/usage", headers={"Authorization": "Bearer akari_guessing"})
+        assert wrong.status_code == 401
+    paused = local_api.call("GET", "/api/usage", headers={"Authorization": f"Bearer {good}"})
+    assert (paused.status_code, paused.json()["reason"]) == (429, "too_many_failures")
+    assert 1 <= int(paused.headers["Retry-After"]) <= 60
