@@ -171,7 +171,7 @@ def test_an_image_made_but_not_yet_uploaded_is_202_with_its_id(api: Api, cloudin
 def test_bad_input_is_400_and_records_nothing(api: Api) -> None:
     api.user("bea")
     for body in ({"prompt": "  "}, {"prompt": "x", "steps": 9}, {"prompt": "x", "seed": -1}, {"prompt": "x",
-                 "public": "yes"}, {"nothing": 1}, ["prompt"]):
+                 "public": "yes"}, {"nothing": 1}, ["prompt"], {"prompt": "x", "model": "@cf/other/model"}):
         answer = api.call("POST", "/api/image-generation", "bea", json=body)
         assert (answer.status_code, answer.json()["reason"]) in ((400, "invalid_input"), (400, "invalid_json")), body
     broken = api.call("POST", "/api/image-generation", "bea", data=b"{not json",

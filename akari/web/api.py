@@ -46,7 +46,8 @@ Handler = Callable[[Request, ApiCaller, Studio], Awaitable[Response]]
 
 ROUTES: list[dict[str, str]] = [
     {"method": "POST", "path": "/api/image-generation",
-     "does": 'Make an image: {"prompt", "steps"?, "seed"?, "public"?}; waits for it; ?wait=false answers 202 at once.'},
+     "does": 'Make an image: {"prompt", "steps"?, "seed"?, "public"?, "model"?}; waits for it; ?wait=false answers '
+     '202 at once.'},
     {"method": "GET", "path": "/api/generations/{id}", "does": "One generation: status, URLs and metadata."},
     {"method": "GET", "path": "/api/generations", "does": "Finished images, newest first: ?mine=1 for yours (else "
      "the shared ones), ?q= words to search, ?cursor= from next_cursor, ?limit= up to 100."},
@@ -101,10 +102,12 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return parsed
 
 
-def _generation_request(body: dict[str, Any]) -> GenerationRequest:
+def _generation_request(body: dict[str, Any], model: str) -> GenerationRequest:
     public = body.get("public", False)
     if not isinstance(public, bool):
         raise InvalidInput(f'"public" must be true or false (you gave {public!r}).')
+    if body.get("model") not in (None, model):  # one model today; the field is there for when there are several
+        raise InvalidInput(f'This studio makes images with "{model}" only (you asked for {body["model"]!r}).')
     # Types and ranges of the rest are the core's to check (prompts.validate), in the same words as everywhere.
     return GenerationRequest(prompt=body.get("prompt"), steps=body.get("steps", DEFAULT_STEPS),  # type: ignore[arg-type]
                              seed=body.get("seed"), is_public=public, source="api")
@@ -132,7 +135,7 @@ def _whole(request: Request, name: str, default: int | None, low: int, high: int
 
 # -- the routes -----------------------------------------------------------------------------------------------------
 async def create_image(request: Request, caller: ApiCaller, studio: Studio) -> Response:
-    generation = _generation_request(await _json_body(request))
+    generation = _generation_request(await _json_body(request), studio.generator.model)
     wait = _flag(request, "wait", True)
     service = studio.generations
     generation_id = await run_in_threadpool(service.submit, caller.id, generation)
