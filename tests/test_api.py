@@ -283,6 +283,7 @@ def test_usage_is_ones_own_for_a_member_and_everyones_for_an_admin(api: Api) -> 
 
 def test_get_api_lists_the_routes(api: Api) -> None:
     listed = api.call("GET", "/api").json()
+    assert listed["enabled"] is True and listed["model"] == "@cf/black-forest-labs/flux-1-schnell"
     assert {(r["method"], r["path"]) for r in listed["routes"]} >= {
         ("POST", "/api/image-generation"), ("GET", "/api/generations/{id}"), ("GET", "/api/generations"),
         ("DELETE", "/api/generations/{id}"), ("GET", "/api/usage")}

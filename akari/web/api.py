@@ -218,7 +218,8 @@ async def get_usage(request: Request, caller: ApiCaller, studio: Studio) -> Resp
 
 async def describe(request: Request) -> Response:
     try:
-        enabled = await run_in_threadpool(lambda: api_enabled(runtime.open_studio().sessions))
+        studio = await run_in_threadpool(runtime.open_studio)
+        enabled = await run_in_threadpool(api_enabled, studio.sessions)
     except AkariError as exc:
         return error_response(exc)
     except Exception:
@@ -226,6 +227,7 @@ async def describe(request: Request) -> Response:
         return internal_error()
     return JSONResponse({
         "enabled": enabled,
+        "model": studio.generator.model,
         "authentication": "Authorization: Bearer <token> (make one on the Account page, or: python -m akari tokens "
                           "create USER), or the sign-in cookie from the studio's own pages (JSON bodies only).",
         "routes": ROUTES,
