@@ -65,14 +65,19 @@ def _waiting_threads() -> anyio.CapacityLimiter:
     return _waiters
 
 
+def _admitted(request: Request, viewer_of: ViewerOf) -> tuple[Studio, ApiCaller]:
+    """The studio and the caller, if the API is on and the caller is who they say (one trip to a thread)."""
+    studio = runtime.open_studio()
+    if not api_enabled(studio.sessions):
+        raise AkariError(OFF_MESSAGE, reason="api_off")
+    return studio, api_caller(request, viewer_of)
+
+
 def _guarded(handler: Handler, viewer_of: ViewerOf) -> Callable[[Request], Awaitable[Response]]:
     """The switch, the caller and the one way errors are answered, around a route."""
     async def endpoint(request: Request) -> Response:
         try:
-            studio = await run_in_threadpool(runtime.open_studio)
-            if not await run_in_threadpool(api_enabled, studio.sessions):
-                return failure(OFF_MESSAGE, "api_off")
-            caller = await run_in_threadpool(api_caller, request, viewer_of)
+            studio, caller = await run_in_threadpool(_admitted, request, viewer_of)
             return await handler(request, caller, studio)
         except AkariError as exc:
             return error_response(exc)

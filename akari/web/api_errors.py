@@ -66,7 +66,7 @@ def failure(message: str, reason: str, *, error: AkariError | None = None,
 
 
 def error_response(error: AkariError) -> JSONResponse:
-    if status_of(error.reason) >= 500:
+    if status_of(error.reason) >= 500 and error.reason != "api_off":
         log.warning("API request failed: %s", error.log_line())
     return failure(error.message, error.reason, error=error)
 
