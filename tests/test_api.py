@@ -296,7 +296,8 @@ def test_the_cookie_works_from_the_studios_own_pages_only(api: Api) -> None:
     own = {"Origin": api.server.url, "Sec-Fetch-Site": "same-origin"}
     answer = api.call("POST", "/api/image-generation", json={"prompt": "a kite"}, cookies=cookie, headers=own)
     assert answer.status_code == 200 and answer.json()["photo"], answer.text
-    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "none"},
+                    {"Sec-Fetch-Site": "same-site"}, {"Origin": "null"},
                     {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}, {}):
         refused = api.call("POST", "/api/image-generation", json={"prompt": "a kite"}, cookies=cookie,
                            headers=headers)
@@ -305,6 +306,7 @@ def test_the_cookie_works_from_the_studios_own_pages_only(api: Api) -> None:
                     headers={**own, "Content-Type": "text/plain"})
     assert (form.status_code, form.json()["reason"]) == (415, "unsupported_media_type")
     assert api.call("GET", "/api/usage", cookies=cookie, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert api.call("GET", "/api/usage", cookies=cookie, headers={"Sec-Fetch-Site": "none"}).status_code == 200
     assert api.call("GET", "/api/usage", cookies=api.cookie("nobody")).status_code == 401
 
 

@@ -41,7 +41,8 @@ def _same_origin(request: Request) -> bool:
     """Whether the browser says this request comes from our own pages. Browsers send `Sec-Fetch-Site` and, on
     changing requests, `Origin`; neither can be set by a page's script."""
     site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
+    # "none": the user opened the address themselves (a bookmark, the address bar), which only reads.
+    if site is not None and site != "same-origin" and not (site == "none" and request.method not in _CHANGING):
         return False
     origin = request.headers.get("origin")
     if origin is not None:
