@@ -1,4 +1,4 @@
-"""Admin-set preferences kept in the database (registration, default quota, the HTTP API switch)."""
+"""Admin-set preferences kept in the database (registration mode, allowed emails, default quota)."""
 
 from __future__ import annotations
 
