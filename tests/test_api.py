@@ -21,6 +21,7 @@ from akari.db.models import Generation, User, utcnow
 from akari.errors import AkariError
 from akari.studio import Studio
 from akari.web.api_errors import STATUS_BY_REASON
+from tests.db_fixtures import postgres_schema_url
 from tests.e2e.servers import AppServer
 from tests.fakes.cloudinary_server import FakeCloudinary
 from tests.fakes.workers_ai import FakeWorkersAI
@@ -67,10 +68,11 @@ class Api:
 
 def _open(tmp: Path, env: dict[str, str]) -> Iterator[Api]:
     data = tmp / "data"
+    database = {"AKARI_DATABASE_URL": env["AKARI_DATABASE_URL"]} if "AKARI_DATABASE_URL" in env else {}
     env = {**env, "AKARI_COOKIE_KEY": COOKIE_KEY, "AKARI_MAX_RETRIES": "0", "AKARI_READ_TIMEOUT": "2",
            "AKARI_UPLOAD_TIMEOUT": "2", "AKARI_API_RATE_PER_MINUTE": "1000"}
     server = AppServer(data, env=env).start()
-    studio = Studio.open(load_settings(env={"AKARI_DATA_DIR": str(data)}), run_migrations=False)
+    studio = Studio.open(load_settings(env={"AKARI_DATA_DIR": str(data), **database}), run_migrations=False)
     try:
         yield Api(server, studio)
     finally:
@@ -311,7 +313,23 @@ def test_the_cookie_works_from_the_studios_own_pages_only(api: Api) -> None:
 
 
 # -- the quota holds under a burst --------------------------------------------------------------------------------
-def test_twenty_parallel_posts_with_five_left_make_exactly_five_images(api: Api) -> None:
+@pytest.fixture(scope="module")
+def postgres_api(tmp_path_factory: pytest.TempPathFactory, workers_ai: FakeWorkersAI,
+                 cloudinary: FakeCloudinary) -> Iterator[Api]:
+    """The same server on PostgreSQL."""
+    urls = postgres_schema_url()
+    url = next(urls)
+    try:
+        yield from _open(tmp_path_factory.mktemp("pg"), {**workers_ai.env(), **cloudinary.env(),
+                                                         "AKARI_DATABASE_URL": url})
+    finally:
+        urls.close()
+
+
+@pytest.mark.parametrize("which", ["api", pytest.param("postgres_api", marks=pytest.mark.postgres)])
+def test_twenty_parallel_posts_with_five_left_make_exactly_five_images(request: pytest.FixtureRequest,
+                                                                       which: str) -> None:
+    api: Api = request.getfixturevalue(which)
     api.user("zoe", quota=5)
     barrier = threading.Barrier(20)
     answers: list[requests.Response] = []
