@@ -19,6 +19,7 @@ from akari.api_access import set_api_enabled
 from akari.config import load_settings
 from akari.db.models import Generation, User, utcnow
 from akari.errors import AkariError
+from akari.prompts import GenerationRequest
 from akari.studio import Studio
 from akari.web.api_errors import STATUS_BY_REASON
 from tests.db_fixtures import postgres_schema_url
@@ -276,11 +277,18 @@ def test_usage_is_ones_own_for_a_member_and_everyones_for_an_admin(api: Api) -> 
     api.user("uma")
     api.user("ursula", admin=True)
     api.make("uma")
+    api.make("ursula")
     own = api.call("GET", "/api/usage", "uma").json()
     assert own["user"] == "uma" and own["generations"] == 1 and own["today"]["used"] == 1
     everyone = api.call("GET", "/api/usage", "ursula").json()
     assert everyone["user"] is None and everyone["generations"] > 1 and everyone["per_user"]
     assert api.call("GET", "/api/usage?user=uma", "ursula").json()["generations"] == 1
+    api.studio.generations.wait(api.studio.generations.submit(  # one more for uma, from the pages
+        api.users["uma"].id, GenerationRequest("a page-made image")), 30)
+    assert api.call("GET", "/api/usage?source=api", "uma").json()["generations"] == 1
+    assert api.call("GET", "/api/usage?source=ui", "uma").json()["generations"] == 1
+    assert api.call("GET", "/api/usage", "uma").json()["generations"] == 2
+    assert api.call("GET", "/api/usage?source=fax", "uma").status_code == 400
 
 
 def test_get_api_lists_the_routes(api: Api) -> None:

@@ -53,7 +53,7 @@ ROUTES: list[dict[str, str]] = [
      "the shared ones), ?q= words to search, ?cursor= from next_cursor, ?limit= up to 100."},
     {"method": "DELETE", "path": "/api/generations/{id}", "does": "Delete a finished image, or cancel a queued one."},
     {"method": "GET", "path": "/api/usage", "does": "Your usage figures (administrators: everyone's, or ?user=NAME); "
-     "?days= (default 30)."},
+     "?days= (default 30), ?source=ui|api|cli."},
     {"method": "GET", "path": "/api", "does": "This list."},
 ]
 
@@ -195,7 +195,8 @@ async def delete_generation(request: Request, caller: ApiCaller, studio: Studio)
     return JSONResponse({"id": generation_id, "status": outcome})
 
 
-def _usage(studio: Studio, caller: ApiCaller, days: int, username: str | None) -> dict[str, Any]:
+def _usage(studio: Studio, caller: ApiCaller, days: int, username: str | None,
+           source: str | None) -> dict[str, Any]:
     usage = Usage(studio)
     if username is None:
         with studio.sessions() as session:  # administrators see everyone's by default, members their own
@@ -208,7 +209,7 @@ def _usage(studio: Studio, caller: ApiCaller, days: int, username: str | None) -
         user_id = studio.user_id(username)
         if user_id is None:
             raise InvalidInput(f"No account is named {username!r}.")
-    report = usage.report(caller, UsageFilter.last_days(days, user_id))
+    report = usage.report(caller, UsageFilter.last_days(days, user_id, source=source))
     name = None
     if user_id is not None:
         name = username or getattr(caller.user, "username", None)
@@ -218,7 +219,8 @@ def _usage(studio: Studio, caller: ApiCaller, days: int, username: str | None) -
 async def get_usage(request: Request, caller: ApiCaller, studio: Studio) -> Response:
     days = _whole(request, "days", DEFAULT_DAYS, 1, MAX_DAYS) or DEFAULT_DAYS
     username = request.query_params.get("user") or None
-    return JSONResponse(await run_in_threadpool(_usage, studio, caller, days, username))
+    source = request.query_params.get("source") or None
+    return JSONResponse(await run_in_threadpool(_usage, studio, caller, days, username, source))
 
 
 async def describe(request: Request) -> Response:

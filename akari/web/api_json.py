@@ -57,6 +57,7 @@ def usage_json(report: UsageReport, username: str | None) -> dict[str, Any]:
         "user": username,  # None: everyone
         "from": report.filter.date_from.isoformat(),
         "to": report.filter.date_to.isoformat(),
+        "source": report.filter.source,  # None: all
         "generations": head.generations,
         "succeeded": head.succeeded,
         "failed": head.failed,
