@@ -109,6 +109,7 @@ class Tokens:
         self.sessions = sessions
         self.rate_per_minute = rate_per_minute
         engine: Engine = sessions.kw["bind"]
+        self._reader = engine
         self._writer = engine.execution_options(**{IMMEDIATE: True})
 
     # -- managing ------------------------------------------------------------------------------------------------
@@ -178,7 +179,7 @@ class Tokens:
         now = utcnow()
         fail_key = f"fail:{client}"[:80]
         try:
-            with self._writer.connect() as connection:
+            with self._reader.connect() as connection:  # a read: no write lock for the check
                 if rate_limits.hits(connection, fail_key, now) >= MAX_FAILED_PER_MINUTE:
                     raise RateLimited("Too many attempts with a wrong API token from your address. Wait a minute.",
                                       retry_after=rate_limits.seconds_left(now), reason="too_many_failures")
