@@ -13,10 +13,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from akari import runtime
-from akari.errors import AkariError, RateLimited
-from akari.web.api import _guarded
+from akari.config import load_settings
+from akari.errors import AkariError, NotFound, RateLimited
+from akari.prompts import GenerationRequest
+from akari.studio import Studio
+from akari.tokens import ApiCaller
+from akari.web.api import _delete, _guarded
 from akari.web.api_errors import STATUS_BY_REASON, status_of
 from akari.web.api_json import absolute
+from tests.gallery_data import add_user
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +85,16 @@ def test_app_paths_become_absolute_urls_on_the_host_the_caller_used() -> None:
     assert absolute(request, "/images/ab/g1-x.jpg") == "https://studio.example/images/ab/g1-x.jpg"
     assert absolute(request, "https://res.cloudinary.com/x.jpg") == "https://res.cloudinary.com/x.jpg"
     assert absolute(request, None) is None
+
+
+def test_delete_cancels_ones_own_queued_generation_and_not_anothers(tmp_path) -> None:
+    studio = Studio.open(load_settings(akari_data_dir=str(tmp_path / "d")))  # no workers: rows stay queued
+    try:
+        ada, bob = add_user(studio, "ada"), add_user(studio, "bob")
+        queued = studio.generations.submit(ada.id, GenerationRequest("a queued kite", source="api"))
+        with pytest.raises(NotFound):
+            _delete(studio, ApiCaller(bob, None), queued)
+        assert _delete(studio, ApiCaller(ada, None), queued) == "cancelled"
+        assert studio.generations.get(queued).status == "cancelled"
+    finally:
+        studio.close()
