@@ -18,6 +18,8 @@ from akari import runtime
 from akari.db.transactions import translated
 from akari.errors import AkariError
 from akari.gallery import Viewer
+from akari.web.api import api_routes
+from akari.web.api_auth import with_tokens
 from akari.web.images import image_routes
 
 log = logging.getLogger("akari.server")
@@ -54,4 +56,5 @@ def on_script_error(exc: Exception) -> bool:
     return True
 
 
-app = st.App("app.py", routes=image_routes(viewer_from_request), lifespan=lifespan, on_script_error=on_script_error)
+app = st.App("app.py", routes=[*image_routes(with_tokens(viewer_from_request)), *api_routes(viewer_from_request)],
+             lifespan=lifespan, on_script_error=on_script_error)

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,6 +28,7 @@ from akari.records import GenerationRecord
 from akari.roles import ADMIN, MEMBER
 from akari.stores.local import LocalStore
 from akari.studio import Studio
+from akari.tokens import Tokens
 
 CLI_USER = "cli"
 Command = Callable[[argparse.Namespace], int]
@@ -263,6 +265,48 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _tokens() -> Iterator[tuple[Tokens, Accounts]]:
+    with _database() as (settings, engine):
+        sessions = make_session_factory(engine)
+        yield Tokens(sessions, rate_per_minute=settings.api_rate_per_minute), Accounts(sessions)
+
+
+def _when(moment: datetime | None, never: str = "never") -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else never
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    with _tokens() as (tokens, accounts):
+        account = accounts.get(args.username)
+        made = tokens.create(None, account.id, args.name, args.expires_days)
+    print(f"Token #{made.info.id} {made.info.name!r} for {account.username!r}, expires "
+          f"{_when(made.info.expires_at)}. It is shown only now: keep it somewhere safe.")
+    print(made.token)
+    return 0
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> int:
+    with _tokens() as (tokens, accounts):
+        user_id = accounts.get(args.username).id if args.username else None
+        rows = tokens.list(None, user_id)
+    if not rows:
+        print("No API tokens.")
+        return 0
+    print(f"{'ID':<6} {'USER':<20} {'NAME':<24} {'PREFIX':<13} {'STATE':<8} {'EXPIRES':<21} LAST USED")
+    for token in rows:
+        print(f"{token.id:<6} {token.username:<20} {token.name[:24]:<24} {token.prefix:<13} {token.state():<8} "
+              f"{_when(token.expires_at):<21} {_when(token.last_used_at)}")
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    with _tokens() as (tokens, _accounts):
+        token = tokens.revoke(None, args.token_id)
+    print(f"Token #{token.id} {token.name!r} of {token.username!r} is revoked; its next call fails.")
+    return 0
+
+
 def _steps(value: str) -> int:
     try:
         return int(value)
@@ -320,6 +364,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=180, help="spread over the last D days (default 180)")
     demo.add_argument("--seed", type=int, default=7, help="random seed: the same seed gives the same rows")
     demo.set_defaults(func=cmd_demo_data)
+
+    tokens = sub.add_parser("tokens", help="personal HTTP API tokens: create, list, revoke")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    create = tokens_sub.add_parser("create", help="make a token for an account (printed once, on the last line)")
+    create.add_argument("username", metavar="USER")
+    create.add_argument("--name", default="command line", help="to recognise it in lists")
+    create.add_argument("--expires-days", type=int, default=None, help="valid for D days (default: until revoked)")
+    create.set_defaults(func=cmd_tokens_create)
+    listing = tokens_sub.add_parser("list", help="every token, or one account's, with its last use")
+    listing.add_argument("username", metavar="USER", nargs="?")
+    listing.set_defaults(func=cmd_tokens_list)
+    revoke = tokens_sub.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("token_id", metavar="ID", type=int)
+    revoke.set_defaults(func=cmd_tokens_revoke)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

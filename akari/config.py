@@ -77,6 +77,7 @@ class Settings:
     bcrypt_rounds: int = DEFAULT_BCRYPT_ROUNDS
     log_level: str = "INFO"
     log_format: str = "text"
+    api_rate_per_minute: int = 60  # the HTTP API, per token
 
     def __repr__(self) -> str:  # never print a secret: keys, tokens, the database password
         shown = []
@@ -341,4 +342,5 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         bcrypt_rounds=_int("AKARI_BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS, overrides, env, minimum=4, maximum=16),
         log_level=_choice("AKARI_LOG_LEVEL", "INFO", LOG_LEVELS, overrides, env),
         log_format=_choice("AKARI_LOG_FORMAT", "text", LOG_FORMATS, overrides, env),
+        api_rate_per_minute=_int("AKARI_API_RATE_PER_MINUTE", 60, overrides, env, minimum=1),
     )

@@ -102,3 +102,20 @@ class Cancelled(AkariError):
     """The generation was cancelled before it ran."""
 
     reason = "cancelled"
+
+
+class Unauthenticated(AkariError):
+    """No valid credentials: nobody signed in, or an unknown, revoked or expired token."""
+
+    reason = "unauthenticated"
+
+
+class RateLimited(AkariError):
+    """Too many requests in a short time; `retry_after` says how many seconds to wait."""
+
+    reason = "rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: int, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.retry_after = retry_after

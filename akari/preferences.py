@@ -13,6 +13,7 @@ DEFAULTS: dict[str, Any] = {
     "registration_mode": "closed",
     "registration_allowlist": [],  # emails (a@b.c) and domains (@b.c)
     "default_daily_quota": None,  # None: the AKARI_DAILY_QUOTA setting
+    "api_enabled": True,  # the HTTP API (akari/api_access.py)
 }
 
 

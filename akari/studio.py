@@ -21,6 +21,7 @@ from akari.queue import LiveInstance
 from akari.quota import Quotas
 from akari.spool import Spool
 from akari.stores import ImageStore, Stores, make_stores
+from akari.tokens import Tokens
 from akari.worker import WorkerPool
 
 
@@ -47,6 +48,7 @@ class Studio:
             self.sessions, generator, stores, self.spool, self.quotas, deadline_s=settings.generation_deadline,
             lease_seconds=settings.lease_seconds, upload_retry_s=settings.upload_retry_seconds,
         )
+        self.tokens = Tokens(self.sessions, rate_per_minute=settings.api_rate_per_minute)
         self.workers: WorkerPool | None = None
 
     @classmethod

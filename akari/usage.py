@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from akari.db.models import User
 from akari.errors import InvalidInput, PermissionDenied
 from akari.pricing import FREE_NEURONS_PER_DAY, dollars_for
+from akari.prompts import SOURCES
 from akari.quota import COUNTED_STATUSES, start_of_day_utc
 from akari.summaries import summaries
 
@@ -33,11 +34,13 @@ class UsageFilter:
     date_from: date
     date_to: date  # inclusive, UTC days
     user_id: int | None = None  # None: everyone (administrators only)
+    source: str | None = None  # ui | api | cli; None: all
 
     @classmethod
-    def last_days(cls, days: int = DEFAULT_DAYS, user_id: int | None = None, today: date | None = None) -> UsageFilter:
+    def last_days(cls, days: int = DEFAULT_DAYS, user_id: int | None = None, today: date | None = None,
+                  source: str | None = None) -> UsageFilter:
         today = today or start_of_day_utc().date()
-        return cls(today - timedelta(days=days - 1), today, user_id)
+        return cls(today - timedelta(days=days - 1), today, user_id, source)
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,7 @@ class Usage:
                 func.sum(table.c.neurons),
             )
             .join(User, User.id == table.c.user_id)
-            .where(*_in_filter(table, "status", UsageFilter(usage_filter.date_from, usage_filter.date_to)))
+            .where(*_in_filter(table, "status", replace(usage_filter, user_id=None)))
             .group_by(table.c.user_id, User.username)
             .having(generations != 0)
             .order_by(generations.desc(), User.username)
@@ -288,6 +291,8 @@ def _in_filter(table: Any, dimension: str, usage_filter: UsageFilter) -> list[Co
                   table.c.day <= usage_filter.date_to]
     if usage_filter.user_id is not None:
         conditions.append(table.c.user_id == usage_filter.user_id)
+    if usage_filter.source is not None:
+        conditions.append(table.c.source == usage_filter.source)
     return conditions
 
 
@@ -296,6 +301,8 @@ def check_dates(usage_filter: UsageFilter) -> None:
         raise InvalidInput("The start date is after the end date.")
     if (usage_filter.date_to - usage_filter.date_from).days > MAX_DAYS:
         raise InvalidInput(f"Pick a range of at most {MAX_DAYS:,} days.")
+    if usage_filter.source is not None and usage_filter.source not in SOURCES:
+        raise InvalidInput(f"The source must be one of: {', '.join(SOURCES)}.")
 
 
 def _as_date(value: object) -> date:

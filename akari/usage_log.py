@@ -42,6 +42,8 @@ def csv_chunks(usage: Usage, viewer: Viewer, usage_filter: UsageFilter,
         conditions = [Generation.created_at >= start, Generation.created_at < end]
         if usage_filter.user_id is not None:
             conditions.append(Generation.user_id == usage_filter.user_id)
+        if usage_filter.source is not None:
+            conditions.append(Generation.source == usage_filter.source)
         if cursor is not None:
             conditions.append(tuple_(Generation.created_at, Generation.id) > tuple_(*cursor))
         stmt = (

@@ -8,6 +8,7 @@ from akari.errors import AkariError
 from ui.context import get_studio
 from ui.guard import require_user, sidebar
 from ui.text import plain
+from ui.tokens_view import section as tokens_section
 
 NOTICE_KEY = "account_notice"  # a success message carried over the rerun that refreshes the sidebar
 
@@ -59,3 +60,5 @@ with password:
             else:
                 st.success("Your password is changed.")
     st.caption("Other browsers where you are signed in stay signed in until that sign-in expires (14 days).")
+
+tokens_section(user)

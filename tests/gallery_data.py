@@ -27,7 +27,8 @@ from tests.db_fixtures import require_postgres
 
 POSTGRES_URL = os.environ.get("AKARI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Everything a test writes; emptied between the tests of a module that share one PostgreSQL database.
-TABLES = ("usage_delta", "usage_daily", "instances", "generations", "login_failures", "preferences", "users")
+TABLES = ("usage_delta", "usage_daily", "instances", "generations", "login_failures", "preferences", "api_hits",
+          "api_tokens", "users")
 
 
 @dataclass(frozen=True)

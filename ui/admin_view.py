@@ -11,6 +11,7 @@ from akari.accounts import Account, CurrentUser
 from akari.errors import AkariError
 from akari.preferences import REGISTRATION_MODES
 from akari.roles import ADMIN, MEMBER
+from ui import api_admin_view
 from ui.context import get_studio
 from ui.text import plain
 
@@ -52,6 +53,7 @@ def page(user: CurrentUser) -> None:
         with backends:
             backend_health()
             pending_uploads()
+            api_admin_view.section(user)
     if failures.open:
         with failures:
             recent_failures()

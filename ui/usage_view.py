@@ -17,6 +17,7 @@ from akari.usage import Usage, UsageFilter, UsageReport
 from akari.usage_log import csv_chunks
 from ui.context import get_studio
 from ui.text import plain
+from ui.usage_source import sourced_report
 
 # Widget keys (tests address widgets by these).
 RANGE_KEY = "usage_range"
@@ -64,7 +65,7 @@ def page(user: CurrentUser) -> None:
     if usage_filter is None:
         return
     try:
-        report = usage_report(user.id, usage_filter.date_from, usage_filter.date_to, usage_filter.user_id)
+        report = sourced_report(usage_report, user.id, usage_filter)
     except AkariError as exc:
         st.error(plain(exc.message))
         return

@@ -190,6 +190,7 @@ class UsageDaily(Base):
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     value: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(8), primary_key=True, default="ui")  # ui | api | cli (0004)
     generations: Mapped[int] = mapped_column(Integer)
     neurons: Mapped[float] = mapped_column(Float)
     time_ms: Mapped[int] = mapped_column(BigInteger)
@@ -205,6 +206,36 @@ class UsageDelta(Base):
     user_id: Mapped[int] = mapped_column(Integer)
     day: Mapped[date] = mapped_column(Date)
     value: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(8), default="ui")
     generations: Mapped[int] = mapped_column(Integer)
     neurons: Mapped[float] = mapped_column(Float)
     time_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiToken(Base):
+    """A personal HTTP API token: only its SHA-256 is kept; the token itself is shown once, when made."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the token's first characters, to recognise it in a list
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (Index("ix_api_tokens_user", "user_id"),)
+
+
+class ApiHit(Base):
+    """Requests counted per key (a token, or a client address's failed attempts) and per minute, for rate limits
+    that hold across processes."""
+
+    __tablename__ = "api_hits"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
