@@ -14,7 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from akari import runtime
+from akari import logs, runtime
+from akari.config import load_settings
 from akari.db.transactions import translated
 from akari.errors import AkariError
 from akari.gallery import Viewer
@@ -33,8 +34,19 @@ def viewer_from_request(request: Request) -> Viewer | None:
     return from_cookie(request)
 
 
+def configure_logging() -> None:
+    """Akari's log as the settings say; with settings that do not load, the defaults (the failure is logged)."""
+    try:
+        settings = load_settings()
+    except AkariError:
+        logs.configure()
+    else:
+        logs.configure(settings.log_level, settings.log_format, settings.secret_values)
+
+
 @asynccontextmanager
 async def lifespan(_app: st.App) -> AsyncIterator[None]:
+    configure_logging()
     # Workers and the queue's recovery start with the server, not at the first page view.
     with suppress(AkariError):  # logged; every page shows the sentence until a retry succeeds
         await run_in_threadpool(runtime.open_studio)

@@ -12,8 +12,6 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from akari import logs
-from akari.config import load_settings
 from akari.db.transactions import translated
 from akari.errors import AkariError
 from akari.studio import Studio
@@ -38,9 +36,7 @@ def open_studio(*, workers: bool = True) -> Studio:
         if _failure is not None and time.monotonic() - _failed_at < RETRY_AFTER_S:
             raise _failure
         try:
-            settings = load_settings()
-            logs.configure(settings.log_level, settings.log_format, settings.secret_values)
-            studio = Studio.open(settings)
+            studio = Studio.open()
             if workers:
                 studio.start_workers()
         except AkariError as exc:

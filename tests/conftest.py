@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,3 +22,14 @@ def _no_real_accounts(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("AKARI_DATA_DIR", str(tmp_path / "data"))
     # Never a developer's .streamlit/secrets.toml (it may hold real credentials): a file no test writes.
     monkeypatch.setenv("AKARI_SECRETS_FILE", str(tmp_path / "no-secrets.toml"))
+
+
+@pytest.fixture(autouse=True)
+def _akari_log_as_it_was() -> Iterator[None]:
+    """A studio opened by a test configures Akari's log (its own handler, not propagated); later tests' caplog
+    must still see the lines."""
+    yield
+    akari_log = logging.getLogger("akari")
+    akari_log.handlers.clear()
+    akari_log.propagate = True
+    akari_log.setLevel(logging.NOTSET)

@@ -13,10 +13,7 @@ from akari import logs
 
 @pytest.fixture
 def captured(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
-    yield capsys
-    akari_log = logging.getLogger("akari")
-    akari_log.handlers.clear()
-    akari_log.propagate = True
+    yield capsys  # conftest puts Akari's log back as it was
 
 
 def test_a_line_has_time_level_logger_and_the_generation_context(captured: pytest.CaptureFixture[str]) -> None:

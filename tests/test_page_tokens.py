@@ -49,6 +49,8 @@ def test_an_admin_sees_and_revokes_everyones_tokens_and_switches_the_api(account
     at.button(key="tokens_admin_revoke").click().run()
     assert tokens.list(None, bob.id)[0].state() == "revoked" and made.info.id
     admin = sign_in(app("pages/admin.py").run(), "root")
+    admin.session_state["admin_tab"] = "Backends"  # the switch lives on that tab, which runs only when open
+    admin.run()
     admin.toggle(key="api_enabled_toggle").set_value(False).run()
     assert api_enabled(accounts.sessions) is False
     assert "The HTTP API is off." in _plain(admin.success)
