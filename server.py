@@ -22,6 +22,7 @@ from akari.gallery import Viewer
 from akari.web.api import api_routes
 from akari.web.api_auth import with_tokens
 from akari.web.images import image_routes
+from akari.web.nodelay import send_small_answers_at_once
 
 log = logging.getLogger("akari.server")
 
@@ -47,6 +48,7 @@ def configure_logging() -> None:
 @asynccontextmanager
 async def lifespan(_app: st.App) -> AsyncIterator[None]:
     configure_logging()
+    send_small_answers_at_once()
     # Workers and the queue's recovery start with the server, not at the first page view.
     with suppress(AkariError):  # logged; every page shows the sentence until a retry succeeds
         await run_in_threadpool(runtime.open_studio)

@@ -35,8 +35,7 @@ from akari.studio import Studio
 from scripts.bench_pipeline import fake
 from tests.e2e.servers import ROOT, AppServer
 
-# A connection per request: on a kept-alive connection Streamlit's server (1.67) answers after the client's delayed
-# ACK, about 40 ms, because the socket it binds itself never gets TCP_NODELAY. That is the server's, on every route.
+# A connection per request, like most scripts that call the API.
 FRESH = {"Connection": "close"}
 QUICK = {"AKARI_WORKERS": "4", "AKARI_API_RATE_PER_MINUTE": "1000000", "AKARI_STORE": "local"}
 
