@@ -40,6 +40,10 @@ class GenerationRecord:
     deleted: bool
     source: str = "ui"  # ui | api | cli
     spool_key: str | None = None  # the image waits in the spool (made, not stored yet)
+    guidance: float | None = None
+    negative_prompt: str | None = None
+    reference_key: str | None = None  # the stored reference image it started from
+    reference_store: str | None = None
 
     @property
     def is_done(self) -> bool:
@@ -52,6 +56,32 @@ class GenerationRecord:
     @property
     def is_offline_sketch(self) -> bool:
         return self.generator == "offline"
+
+    @property
+    def model_label(self) -> str:
+        from akari.models_catalog import label_for
+
+        return label_for(self.model)
+
+    def inputs(self) -> dict[str, object]:
+        """The model and every input it was made with, for the detail view (only those that were given)."""
+        shown: dict[str, object] = {"model": self.model_label, "steps": self.steps, "seed": self.seed}
+        if self.width and self.height:
+            shown["size"] = f"{self.width}x{self.height}"
+        for name in ("guidance", "negative_prompt"):
+            if getattr(self, name) is not None:
+                shown[name] = getattr(self, name)
+        if self.reference_key:
+            shown["reference image"] = self.reference_key
+        return shown
+
+    def reuse_settings(self) -> dict[str, object]:
+        """What "Reuse settings" puts back in the form: the GenerationRequest fields this row was made with (the
+        reference image by its generation is not kept: the stored reference itself is reused by key)."""
+        return {"prompt": self.prompt, "steps": self.steps, "seed": self.seed, "model": self.model,
+                "width": self.width, "height": self.height, "guidance": self.guidance,
+                "negative_prompt": self.negative_prompt, "is_public": self.is_public,
+                "reference_key": self.reference_key, "reference_store": self.reference_store}
 
     @property
     def total_ms(self) -> int | None:
@@ -89,6 +119,10 @@ class GenerationRecord:
             is_favourite=bool(row.is_favourite),
             source=row.source or "ui",
             spool_key=row.spool_key,
+            guidance=getattr(row, "guidance", None),
+            negative_prompt=getattr(row, "negative_prompt", None),
+            reference_key=getattr(row, "reference_key", None),
+            reference_store=getattr(row, "reference_store", None),
             created_at=row.created_at,
             finished_at=row.finished_at,
             deleted=row.deleted_at is not None,
