@@ -152,3 +152,19 @@ def test_the_neuron_quota_counts_by_model_price_and_the_default_comes_from_the_a
     with pytest.raises(QuotaExceeded, match=r"38\.2 of today's 200 left"):
         studio.generations.submit(user_id, GenerationRequest("c", model=SCHNELL))
     studio.generations.submit(user_id, GenerationRequest("d", model=SDXL))  # free while in beta
+
+
+def test_a_field_the_provider_stopped_accepting_fails_the_row_in_words_and_reaches_the_admin(studio,
+                                                                                            fake_workers_ai) -> None:
+    from akari.model_health import refused_inputs
+
+    fake_workers_ai.refuse_field(PHOENIX, "negative_prompt")
+    user_id = studio.ensure_service_user("ada")
+    studio.start_workers(1)
+    record = studio.generations.wait(studio.generations.submit(
+        user_id, GenerationRequest("a cat", steps=25, model=PHOENIX, negative_prompt="dogs")), timeout=30)
+    assert record.status == "failed" and record.error_reason == "rejected_field"
+    assert 'Leonardo Phoenix 1.0 refused the "negative_prompt" input' in record.error_message
+    assert studio.quotas.daily_neurons(user_id).used == 0  # a failed attempt costs no quota
+    [problem] = refused_inputs(studio.sessions)
+    assert (problem.model, problem.field, problem.times) == ("Leonardo Phoenix 1.0", "negative_prompt", 1)

@@ -12,6 +12,7 @@ from akari.errors import AkariError
 from akari.preferences import REGISTRATION_MODES
 from akari.roles import ADMIN, MEMBER
 from ui.context import get_studio
+from ui.models_admin_view import models_admin
 from ui.text import plain
 
 log = logging.getLogger("akari.ui")
@@ -46,6 +47,7 @@ def page(user: CurrentUser) -> None:
         signup_form()
     with backends:
         backend_health()
+        models_admin()
         pending_uploads()
     with failures:
         recent_failures()
