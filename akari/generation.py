@@ -230,7 +230,7 @@ class GenerationService:
                     update(Generation)
                     .where(Generation.id == generation_id, Generation.user_id == user_id,
                            Generation.status == "queued")
-                    .values(status="cancelled", finished_at=utcnow(), error_reason="cancelled",
+                    .values(status="cancelled", finished_at=utcnow(), error_reason="cancelled", neurons=0.0,
                             error_message="Cancelled before it started.")
                 ).rowcount
 
@@ -337,7 +337,7 @@ class GenerationService:
                          error_message=PENDING_UPLOAD_MESSAGE, next_attempt_at=utcnow() + timedelta(
                              seconds=self.upload_retry_s), finished_at=utcnow())
         else:
-            self._change(job, owner, status="failed", error_reason="internal", error_code=None,
+            self._change(job, owner, status="failed", error_reason="internal", error_code=None, neurons=0.0,
                          error_message=INTERNAL_MESSAGE, error_detail=None, lease_owner=None, finished_at=utcnow())
 
     def _change(self, job: Job, owner: str, **values: object) -> None:
@@ -365,14 +365,15 @@ class GenerationService:
                                             deadline=time.monotonic() + self.deadline_s,
                                             **({} if plain else {"inputs": inputs}))
         except NotFound as exc:
-            self._change(job, owner, status="failed", error_reason="reference_missing", error_code=None,
+            self._change(job, owner, status="failed", error_reason="reference_missing", error_code=None, neurons=0.0,
                          error_message="The reference image of this generation is gone: start again from another.",
                          error_detail=exc.log_line(), generate_ms=_ms_since(started), lease_owner=None,
                          finished_at=utcnow())
             return None
         except AkariError as exc:
             log.warning("generation %s failed: %s", job.id, exc.log_line())
-            self._change(job, owner, status="failed", error_reason=exc.reason, error_code=exc.code,
+            # No image, no charge: the estimate reserved at submit is given back.
+            self._change(job, owner, status="failed", error_reason=exc.reason, error_code=exc.code, neurons=0.0,
                          error_message=exc.message, error_detail=exc.detail, generate_ms=_ms_since(started),
                          lease_owner=None, finished_at=utcnow())
             return None

@@ -273,7 +273,7 @@ class Queue:
             # Nothing kept yet: run it again, unless it keeps dying.
             given_up = session.execute(
                 update(Generation).where(held, Generation.spool_key.is_(None), Generation.attempts >= MAX_ATTEMPTS)
-                .values(status="failed", lease_owner=None, error_reason="interrupted", error_code=None,
+                .values(status="failed", lease_owner=None, error_reason="interrupted", error_code=None, neurons=0.0,
                         error_message=INTERRUPTED_MESSAGE, error_detail=f"lease of {owner or 'nobody'} lost",
                         finished_at=now)).rowcount
             again = session.execute(update(Generation).where(held, Generation.spool_key.is_(None))

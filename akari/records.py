@@ -64,10 +64,8 @@ class GenerationRecord:
         return label_for(self.model)
 
     def inputs(self) -> dict[str, object]:
-        """The model and every input it was made with, for the detail view (only those that were given)."""
-        shown: dict[str, object] = {"model": self.model_label, "steps": self.steps, "seed": self.seed}
-        if self.width and self.height:
-            shown["size"] = f"{self.width}x{self.height}"
+        """The model and the inputs beyond prompt, steps, seed and size, for the detail view (those given)."""
+        shown: dict[str, object] = {"model": self.model_label}
         for name in ("guidance", "negative_prompt"):
             if getattr(self, name) is not None:
                 shown[name] = getattr(self, name)
