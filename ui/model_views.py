@@ -58,9 +58,9 @@ def show_model_split(viewer_id: int, usage_filter: UsageFilter) -> None:
         "Generations": r.generations,
         "Succeeded": r.succeeded,
         "Failed": r.failed,
-        "Neurons": round(r.neurons, 1),
-        "Cost (USD)": round(r.dollars, 5),
-        "Average time to image (s)": None if r.average_ms is None else round(r.average_ms / 1000, 2),
-        "Slowest (s)": None if r.slowest_ms is None else round(r.slowest_ms / 1000, 2),
+        "Neurons": f"{r.neurons:,.1f}",
+        "Cost": f"${r.dollars:.5f}",
+        "Average time to image": "–" if r.average_ms is None else f"{r.average_ms / 1000:.2f} s",
+        "Slowest": "–" if r.slowest_ms is None else f"{r.slowest_ms / 1000:.2f} s",
     } for r in rows])
     st.table(table.set_index("Model"))  # a few rows: a plain table
