@@ -92,7 +92,7 @@ class ModelSpec:
             return self.fixed_steps
         low, high = self.steps.low, self.steps.high
         if isinstance(steps, bool) or not isinstance(steps, int) or not low <= steps <= high:
-            raise InvalidInput(f"Steps for {self.label} must be a whole number from {low} to {high} "
+            raise InvalidInput(f"Steps must be a whole number from {low} to {high} for {self.label} "
                                f"(you gave {steps!r}).")
         return steps
 
