@@ -68,7 +68,7 @@ class Settings:
     @property
     def generator_label(self) -> str:
         if self.generator == "cloudflare":
-            return "FLUX.1 [schnell] on Cloudflare Workers AI"
+            return "Cloudflare Workers AI"
         return "Offline sketch renderer"
 
     @property

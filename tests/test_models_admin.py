@@ -107,3 +107,14 @@ def test_check_models_reports_a_model_the_account_lacks(fake_workers_ai) -> None
     assert [s.ok for s in statuses] == [True, False]
     assert statuses[1].message == "Leonardo Phoenix 1.0 is not available on this Cloudflare account."
     client.close()
+
+
+def test_the_admin_sets_one_accounts_neuron_quota(accounts: Accounts) -> None:
+    add_user(accounts, "ada")
+    at = admin_page(accounts)
+    at.selectbox(key="admin_neurons_user").set_value("ada")
+    at.number_input(key="admin_neurons_value").set_value(700.0)
+    at.button(key="admin_neurons_submit").click().run()
+    assert "ada now has 700 neurons a day." in texts(at.success)
+    with accounts.sessions() as session:
+        assert session.scalar(select(User.daily_neuron_quota).where(User.username == "ada")) == 700.0

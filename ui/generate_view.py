@@ -232,7 +232,7 @@ def show_form(user_id: int, left: int, busy: bool) -> None:
             st.caption("Prompt sent to the model")
             st.code(styled, language=None, wrap_lines=True)
 
-    show_model_form(backends.offline)  # model, its inputs, steps and the cost estimate (ui/model_form.py)
+    show_model_form(backends.offline, user_id)  # model, its inputs, steps and the cost estimate (ui/model_form.py)
 
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
         st.number_input(

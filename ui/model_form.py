@@ -43,7 +43,7 @@ def _chosen(enabled: list[ModelSpec], default: ModelSpec) -> ModelSpec:
     return get_model(state[MODEL_KEY])
 
 
-def show_model_form(offline: bool) -> ModelSpec:
+def show_model_form(offline: bool, user_id: int | None = None) -> ModelSpec:
     """Render the model's inputs (call inside the Generate form, where steps go). Returns the chosen model."""
     enabled, default = ModelChoice(get_studio().sessions).get()
     spec = _chosen(enabled, default)
@@ -88,6 +88,9 @@ def show_model_form(offline: bool) -> ModelSpec:
             references = int(upload is not None)
     width, height = current_size(spec)
     show_estimate(spec, width, height, steps, references, offline)
+    if user_id is not None and not offline:
+        allowance = get_studio().quotas.daily_neurons(user_id)
+        st.caption(f"{allowance.left:,.1f} of today's {allowance.quota:,.0f} neurons left")
     return spec
 
 

@@ -36,6 +36,7 @@ def models_admin() -> None:
                 st.error(plain(exc.message))
             else:
                 st.success("Model settings saved.")
+    _account_neurons()
     if st.button("Check each enabled model", key="admin_check_models"):
         with st.spinner("Checking the models…"):
             statuses = check_models(studio.generator, choice.get()[0])
@@ -50,3 +51,27 @@ def models_admin() -> None:
             st.caption(plain(problem.last_message))
     else:
         st.caption("No model refused an input in the last 7 days.")
+
+
+def _account_neurons() -> None:
+    """One account's own daily neuron quota (empty: the default)."""
+    studio = get_studio()
+    accounts = {a.username: a for a in studio.accounts.list()}
+    if not accounts:
+        return
+    with st.form("admin_account_neurons_form"):
+        name = st.selectbox("Account", list(accounts), key="admin_neurons_user")
+        user_id = studio.user_id(name) if name else None
+        current = studio.quotas.daily_neurons(user_id) if user_id is not None else None
+        if current is not None:
+            st.caption(f"{current.used:,.1f} of {current.quota:,.0f} neurons used today.")
+        value = st.number_input("Neurons per day (empty: the default)", min_value=0.0, step=1000.0, value=None,
+                                key="admin_neurons_value")
+        if st.form_submit_button("Set the account's neuron quota", key="admin_neurons_submit") and user_id:
+            try:
+                studio.quotas.set_user_neurons(user_id, value)
+            except AkariError as exc:
+                st.error(plain(exc.message))
+            else:
+                amount = "the default" if value is None else f"{value:,.0f} neurons a day"
+                st.success(plain(f"{name} now has {amount}."))
