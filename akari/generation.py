@@ -168,15 +168,21 @@ class GenerationService:
             stored = store.save(request.reference, name=f"ref-u{user_id}-{secrets.token_hex(8)}", fmt=fmt,
                                 private=True, meta=ImageMeta(0, str(user_id), request.prompt))
             return stored.key, store.name
-        if request.reference_from is not None:
-            with self.sessions() as session:
-                row = session.get(Generation, request.reference_from)
-            visible = row is not None and (row.user_id == user_id or row.is_public) and row.deleted_at is None
-            if not visible or row is None or row.status != "succeeded" or not row.image_key:
-                raise InvalidInput("That image cannot be used as a reference: it is not yours or shared, or it has "
-                                   "no stored picture.")
-            return row.image_key, row.store
-        return None
+        source = request.reference_from if request.reference_from is not None else request.reference_of
+        if source is None:
+            return None
+        with self.sessions() as session:
+            row = session.get(Generation, source)
+        visible = row is not None and (row.user_id == user_id or row.is_public) and row.deleted_at is None
+        if request.reference_of is not None:  # "Reuse settings": the same reference as that generation
+            if not visible or row is None or not row.reference_key or not row.reference_store:
+                raise InvalidInput("That generation's reference image cannot be reused: it is not yours or shared, "
+                                   "or it started from none.")
+            return row.reference_key, row.reference_store
+        if not visible or row is None or row.status != "succeeded" or not row.image_key:
+            raise InvalidInput("That image cannot be used as a reference: it is not yours or shared, or it has "
+                               "no stored picture.")
+        return row.image_key, row.store
 
     def _forget_reference(self, key: str, store: str) -> None:
         try:

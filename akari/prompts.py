@@ -45,6 +45,7 @@ class GenerationRequest:
     negative_prompt: str | None = None
     reference: bytes | None = None  # an uploaded reference image (image-to-image)
     reference_from: int | None = None  # or: start from this generation's image (one's own or a shared one)
+    reference_of: int | None = None  # or: reuse the reference image that generation started from
 
 
 def apply_style(prompt: str, style: str) -> str:
@@ -119,16 +120,17 @@ def validate(request: GenerationRequest, spec: ModelSpec | None = None) -> Gener
     )
     if spec is None:
         return checked
-    if request.reference is not None and request.reference_from is not None:
-        raise InvalidInput("Start from an uploaded image or from a gallery image, not both.")
+    given = [x for x in (request.reference, request.reference_from, request.reference_of) if x is not None]
+    if len(given) > 1:
+        raise InvalidInput("Start from one reference image: an upload or a gallery image, not both.")
     if request.reference is not None:
         from akari.imaging import check_reference
 
         if not isinstance(request.reference, bytes) or len(request.reference) > MAX_REFERENCE_BYTES:
             raise InvalidInput("The reference image must be a picture of at most 10 MB.")
         check_reference(request.reference)
-    spec.check_references(int(request.reference is not None or request.reference_from is not None))
+    spec.check_references(len(given))
     width, height = spec.check_size(request.width, request.height)
     return replace(checked, model=spec.id, width=width, height=height, guidance=spec.check_guidance(request.guidance),
                    negative_prompt=spec.check_negative_prompt(request.negative_prompt), reference=request.reference,
-                   reference_from=request.reference_from)
+                   reference_from=request.reference_from, reference_of=request.reference_of)

@@ -74,12 +74,12 @@ class GenerationRecord:
         return shown
 
     def reuse_settings(self) -> dict[str, object]:
-        """What "Reuse settings" puts back in the form: the GenerationRequest fields this row was made with (the
-        reference image by its generation is not kept: the stored reference itself is reused by key)."""
+        """What "Reuse settings" puts back in the form: the GenerationRequest fields this row was made with; its
+        reference image is reused through `reference_of` (the same stored image, not a copy)."""
         return {"prompt": self.prompt, "steps": self.steps, "seed": self.seed, "model": self.model,
                 "width": self.width, "height": self.height, "guidance": self.guidance,
                 "negative_prompt": self.negative_prompt, "is_public": self.is_public,
-                "reference_key": self.reference_key, "reference_store": self.reference_store}
+                "reference_of": self.id if self.reference_key else None}
 
     @property
     def total_ms(self) -> int | None:

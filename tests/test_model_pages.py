@@ -3,6 +3,7 @@ by model; the usage page splits by model."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -172,3 +173,36 @@ def test_a_gallery_image_used_as_reference_starts_the_next_one(studio) -> None:
     second = finished(at, studio)
     assert second.status == "succeeded", second.error_message
     assert (second.model, second.reference_key) == (KLEIN, first.image_key)
+
+
+def test_reuse_settings_from_the_gallery_restores_the_model_its_inputs_and_reference(studio) -> None:
+    at = page()
+    at.text_area(key="gen_prompt").input("a green meadow")
+    at.button(key="gen_submit").click().run()
+    first = finished(at, studio)
+    at.session_state["gen_reference_from"] = first.id
+    at.selectbox(key="gen_model").set_value(KLEIN).run()
+    at.session_state["gen_aspect"] = "16:9"
+    at.text_area(key="gen_prompt").input("the meadow in autumn")
+    at.button(key="gen_submit").click().run()
+    made = finished(at, studio)
+    assert (made.model, made.width, made.height, made.reference_key) == (KLEIN, 1024, 576, first.image_key)
+
+    gallery = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    gallery.secrets["cookie_key"] = "test-cookie-key-" + "x" * 32
+    gallery.session_state["authentication_status"] = True
+    gallery.session_state["username"] = "ada"
+    gallery.run()
+    gallery.switch_page("pages/gallery.py").run()
+    gallery.button(key=f"gallery_open_{made.id}").click().run()
+    assert any("Model: FLUX.2 [klein] 4B" in re.sub(r"\\(.)", r"\1", c.value) for c in gallery.caption)
+    gallery.button(key=f"model_reuse_{made.id}").click().run()
+    assert not gallery.exception, gallery.exception
+    assert gallery.selectbox(key="gen_model").value == KLEIN
+    assert gallery.session_state["gen_aspect"] == "16:9"
+    assert gallery.text_area(key="gen_prompt").value == "the meadow in autumn"
+    assert any(f"Starting from the reference image of #{made.id}" in c.value for c in gallery.caption)
+    gallery.button(key="gen_submit").click().run()
+    again = finished(gallery, studio)
+    assert (again.model, again.width, again.height, again.seed) == (KLEIN, 1024, 576, made.seed)
+    assert again.reference_key == first.image_key and again.id != made.id

@@ -168,3 +168,13 @@ def test_a_field_the_provider_stopped_accepting_fails_the_row_in_words_and_reach
     assert studio.quotas.daily_neurons(user_id).used == 0  # a failed attempt costs no quota
     [problem] = refused_inputs(studio.sessions)
     assert (problem.model, problem.field, problem.times) == ("Leonardo Phoenix 1.0", "negative_prompt", 1)
+
+
+def test_reuse_settings_reuses_the_same_reference_and_only_where_the_user_may_see_it(studio) -> None:
+    made = run(studio, "ada", GenerationRequest("a fox", model=KLEIN, reference=picture((9, 99, 9))))
+    settings = made.reuse_settings()
+    again = run(studio, "ada", GenerationRequest(**{k: v for k, v in settings.items() if k != "is_public"}))
+    assert again.reference_key == made.reference_key and (again.model, again.seed) == (KLEIN, made.seed)
+    bob = studio.ensure_service_user("bob")
+    with pytest.raises(InvalidInput, match="cannot be reused"):
+        studio.generations.submit(bob, GenerationRequest("x", model=KLEIN, reference_of=made.id))

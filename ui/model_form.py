@@ -20,6 +20,7 @@ ASPECT_KEY = "gen_aspect"
 NEGATIVE_KEY = "gen_negative"
 UPLOAD_KEY = "gen_reference_upload"
 REFERENCE_FROM_KEY = "gen_reference_from"  # a gallery image to start from (its generation id)
+REFERENCE_OF_KEY = "gen_reference_of"  # reuse the reference this generation started from ("Reuse settings")
 STEPS_KEY = "gen_steps"  # shared with the Generate view: FLUX.1's slider
 GENERATE_PAGE = "pages/generate.py"
 PERSIST = "session"  # values outlive a visit to another page, like the rest of the form
@@ -78,8 +79,10 @@ def show_model_form(offline: bool, user_id: int | None = None) -> ModelSpec:
     references = 0
     if spec.takes_reference:
         from_gallery = state.get(REFERENCE_FROM_KEY)
-        if from_gallery is not None:
-            st.caption(f"Starting from gallery image #{from_gallery}.")
+        reused = state.get(REFERENCE_OF_KEY)
+        if from_gallery is not None or reused is not None:
+            st.caption(f"Starting from gallery image #{from_gallery}." if from_gallery is not None
+                       else f"Starting from the reference image of #{reused}.")
             st.button("Don't start from it", key="gen_reference_clear", on_click=_clear_reference)
             references = 1
         else:
@@ -116,17 +119,19 @@ def apply_model_form(request: GenerationRequest) -> GenerationRequest:
     width, height = current_size(spec) if spec.takes_size else (None, None)
     upload = state.get(UPLOAD_KEY) if spec.takes_reference else None
     reference_from = state.get(REFERENCE_FROM_KEY) if spec.takes_reference else None
+    reference_of = state.get(REFERENCE_OF_KEY) if spec.takes_reference and reference_from is None else None
     return replace(
         request, model=spec.id, width=width, height=height,
         steps=state.get(_steps_key(spec), spec.default_steps) if spec.steps else spec.fixed_steps,
         guidance=state.get(_guidance_key(spec)) if spec.guidance else None,
         negative_prompt=(state.get(NEGATIVE_KEY) or None) if spec.negative_prompt else None,
-        reference=upload.getvalue() if upload is not None and reference_from is None else None,
-        reference_from=reference_from)
+        reference=upload.getvalue() if upload is not None and reference_from is None and reference_of is None
+        else None, reference_from=reference_from, reference_of=reference_of)
 
 
 def _clear_reference() -> None:
     st.session_state.pop(REFERENCE_FROM_KEY, None)
+    st.session_state.pop(REFERENCE_OF_KEY, None)
 
 
 def reuse_settings(record: GenerationRecord) -> None:
@@ -148,12 +153,18 @@ def reuse_settings(record: GenerationRecord) -> None:
     if spec.guidance is not None and settings["guidance"] is not None:
         state[_guidance_key(spec)] = settings["guidance"]
     state[NEGATIVE_KEY] = settings["negative_prompt"] or ""
+    state.pop(REFERENCE_FROM_KEY, None)
+    if settings["reference_of"] is not None:
+        state[REFERENCE_OF_KEY] = settings["reference_of"]
+    else:
+        state.pop(REFERENCE_OF_KEY, None)
 
 
 def use_as_reference(record: GenerationRecord) -> None:
     """Start the next image from this one, with the first enabled model that takes a reference."""
     state = st.session_state
     state[REFERENCE_FROM_KEY] = record.id
+    state.pop(REFERENCE_OF_KEY, None)
     enabled, _default = ModelChoice(get_studio().sessions).get()
     current = state.get(MODEL_KEY)
     if current is None or not get_model(current).takes_reference:
