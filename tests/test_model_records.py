@@ -178,3 +178,26 @@ def test_reuse_settings_reuses_the_same_reference_and_only_where_the_user_may_se
     bob = studio.ensure_service_user("bob")
     with pytest.raises(InvalidInput, match="cannot be reused"):
         studio.generations.submit(bob, GenerationRequest("x", model=KLEIN, reference_of=made.id))
+
+
+def test_the_split_by_model_and_the_gallery_filter_on_each_database(studio) -> None:
+    from datetime import timedelta
+
+    from akari.db.models import utcnow
+    from akari.gallery import Gallery, GalleryQuery
+    from akari.usage import Usage, UsageFilter
+
+    run(studio, "ada", GenerationRequest("one", model=SCHNELL))
+    run(studio, "ada", GenerationRequest("two", model=PHOENIX, steps=10))
+    run(studio, "ada", GenerationRequest("three", model=PHOENIX, steps=10))
+
+    class Viewer:
+        id = studio.user_id("ada")
+
+    today = utcnow().date()
+    split = Usage(studio).by_model(Viewer(), UsageFilter(today - timedelta(days=1), today, Viewer.id))
+    assert [(m.model, m.generations, m.succeeded, m.neurons) for m in split] == [
+        (PHOENIX, 2, 2, 2 * get_model(PHOENIX).neurons(steps=10)), (SCHNELL, 1, 1, 57.6)]
+    assert all(m.average_ms is not None and m.slowest_ms is not None for m in split)
+    shown = Gallery(studio).page(Viewer(), GalleryQuery(model=PHOENIX)).items
+    assert sorted(r.prompt for r in shown) == ["three", "two"]
