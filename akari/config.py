@@ -68,7 +68,7 @@ class Settings:
     @property
     def generator_label(self) -> str:
         if self.generator == "cloudflare":
-            return "Cloudflare Workers AI"
+            return "Cloudflare Workers AI (FLUX.1 [schnell] and other models)"
         return "Offline sketch renderer"
 
     @property

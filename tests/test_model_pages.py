@@ -206,3 +206,20 @@ def test_reuse_settings_from_the_gallery_restores_the_model_its_inputs_and_refer
     again = finished(gallery, studio)
     assert (again.model, again.width, again.height, again.seed) == (KLEIN, 1024, 576, made.seed)
     assert again.reference_key == first.image_key and again.id != made.id
+
+
+def test_run_again_makes_the_same_model_and_size_even_after_the_form_moved_on(studio) -> None:
+    at = page()
+    at.selectbox(key="gen_model").set_value(PHOENIX).run()
+    at.session_state["gen_aspect"] = "9:16"
+    at.text_area(key="gen_prompt").input("a tall tower")
+    at.button(key="gen_submit").click().run()
+    first = finished(at, studio)
+    at.run()
+    at.selectbox(key="gen_model").set_value(SCHNELL).run()
+    at.button(key="gen_again").click().run()
+    assert not at.exception, at.exception
+    again = finished(at, studio)
+    assert again.id != first.id and again.status == "succeeded", again.error_message
+    assert (again.model, again.width, again.height, again.steps, again.seed) == (
+        PHOENIX, 576, 1024, 25, first.seed)

@@ -19,7 +19,7 @@ from akari.records import GenerationRecord
 from ui.context import get_studio
 from ui.generate_view import OFFLINE_LABEL, mime_type, prefill
 from ui.images import show_image
-from ui.model_form import show_model_details
+from ui.model_form import reuse_settings, show_model_details
 from ui.model_views import with_model_filter
 from ui.text import plain
 
@@ -408,6 +408,7 @@ def _detail_actions(gallery: Gallery, user: CurrentUser, record: GenerationRecor
             delete = st.button("Delete", key=DETAIL_DELETE_KEY, icon=":material/delete:")
     if run_again:
         prefill(record.prompt, record.steps, record.seed)
+        reuse_settings(record)  # the same model and inputs too (ui/model_form.py)
         _close()
         st.switch_page(GENERATE_PAGE)
     if share:

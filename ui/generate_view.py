@@ -27,7 +27,7 @@ from akari.prompts import (
 from akari.records import GenerationRecord
 from ui.context import get_studio
 from ui.images import show_image
-from ui.model_form import apply_model_form, show_model_form
+from ui.model_form import apply_model_form, reuse_settings, show_model_form
 from ui.text import plain
 
 # Widget keys (the gallery pre-fills the first three) and the page's own state.
@@ -163,6 +163,7 @@ def _submit(user_id: int) -> None:
 
 def _run_again(user_id: int, record: GenerationRecord) -> None:
     prefill(record.prompt, record.steps, record.seed, record.is_public)
+    reuse_settings(record)  # the same model and inputs too (ui/model_form.py)
     _submit(user_id)
 
 
