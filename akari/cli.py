@@ -11,7 +11,9 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,6 +25,7 @@ from akari.db import migrate
 from akari.db.engine import make_engine, make_session_factory
 from akari.db.transactions import translated
 from akari.errors import AkariError, InvalidInput
+from akari.models_catalog import ASPECTS, CATALOG, get_model
 from akari.prompts import DEFAULT_STEPS, GenerationRequest
 from akari.records import GenerationRecord
 from akari.roles import ADMIN, MEMBER
@@ -63,6 +66,9 @@ def _record_json(record: GenerationRecord, locations: tuple[str | None, str | No
         "user": record.username,
         "generator": record.generator,
         "model": record.model,
+        "guidance": record.guidance,
+        "negative_prompt": record.negative_prompt,
+        "reference_key": record.reference_key,
         "store": record.store,
         "neurons": record.neurons,
         "timings": {"generate_ms": record.generate_ms, "store_ms": record.store_ms, "total_ms": record.total_ms},
@@ -81,8 +87,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             user_id = studio.user_id(args.user)
             if user_id is None:
                 raise AkariError(f"No account is named {args.user!r}. Create it with: python -m akari users add NAME")
-        request = GenerationRequest(prompt=args.prompt, steps=args.steps, seed=args.seed, is_public=args.public,
-                                    source="cli")
+        request = _model_request(args, GenerationRequest(prompt=args.prompt, steps=args.steps, seed=args.seed,
+                                                         is_public=args.public, source="cli"))
         generation_id = studio.generations.submit(user_id, request)
         # A running app or worker may take it first; otherwise this command runs it itself.
         studio.start_workers(1, kind="cli", only=(generation_id,))
@@ -103,6 +109,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if record.status == "pending_upload":
             print(f"note: {record.error_message} Run: python -m akari retry-uploads", file=sys.stderr)
     return 0
+
+
+def _model_request(args: argparse.Namespace, request: GenerationRequest) -> GenerationRequest:
+    """The request with the model options: --model, --aspect, --negative-prompt, --guidance, --reference."""
+    spec = get_model(args.model) if args.model else None
+    steps = request.steps if args.steps is not None else (spec.default_steps if spec else DEFAULT_STEPS)
+    width = height = None
+    if args.aspect:
+        if spec is None:
+            raise InvalidInput("--aspect needs --model: each model has its own sizes.")
+        if spec.takes_size:
+            width, height = spec.size_for(args.aspect)
+    reference = None
+    if args.reference:
+        try:
+            reference = Path(args.reference).read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"Cannot read the reference image {args.reference!r}: {exc.strerror}.") from exc
+    return replace(request, model=args.model, steps=steps, width=width, height=height, guidance=args.guidance,
+                   negative_prompt=args.negative_prompt, reference=reference)
 
 
 def cmd_retry_uploads(_args: argparse.Namespace) -> int:
@@ -238,6 +264,26 @@ def cmd_users_enable(args: argparse.Namespace) -> int:
     return _set_enabled(args, True)
 
 
+def cmd_users_set_neurons(args: argparse.Namespace) -> int:
+    raw = args.neurons.strip().lower()
+    try:
+        neurons = None if raw == "default" else float(raw)
+    except ValueError:
+        raise InvalidInput(f"The neuron quota must be a number of neurons per day, or 'default' (not {raw!r}).") \
+            from None
+    studio = _open_studio()
+    try:
+        user_id = studio.user_id(args.username)
+        if user_id is None:
+            raise InvalidInput(f"No account is named {args.username!r}.")
+        studio.quotas.set_user_neurons(user_id, neurons)
+    finally:
+        studio.close()
+    amount = "the default number of" if neurons is None else f"{neurons:,.0f}"
+    print(f"{args.username.strip().lower()!r} may now spend {amount} neurons a day.")
+    return 0
+
+
 def cmd_users_set_quota(args: argparse.Namespace) -> int:
     raw = args.quota.strip().lower()
     if raw == "default":
@@ -311,7 +357,7 @@ def _steps(value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"steps must be a whole number from 1 to 8, not {value!r}") from None
+        raise argparse.ArgumentTypeError(f"steps must be a whole number, not {value!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -321,7 +367,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="make one image from a prompt")
     gen.add_argument("prompt")
-    gen.add_argument("--steps", type=_steps, default=DEFAULT_STEPS, help="1-8, default 4 (more: finer, costlier)")
+    gen.add_argument("--steps", type=_steps, default=None,
+                     help="the model's range (FLUX.1: 1-8, default 4); more: finer, costlier")
+    gen.add_argument("--model", choices=list(CATALOG), default=None, help="default: the admin's default model")
+    gen.add_argument("--aspect", choices=list(ASPECTS), default=None, help="aspect ratio, for models that take a size")
+    gen.add_argument("--negative-prompt", default=None, help="what the image should not show (models that take it)")
+    gen.add_argument("--guidance", type=float, default=None, help="how closely to follow the prompt (models that "
+                     "take it)")
+    gen.add_argument("--reference", metavar="FILE", default=None, help="start from this image (models that take one)")
     gen.add_argument("--seed", type=int, default=None, help="fix the seed to reproduce an image (default: random)")
     gen.add_argument("--user", default=CLI_USER, help="the account to record it under (default: cli)")
     gen.add_argument("--public", action="store_true", help="share it to the community gallery")
@@ -353,6 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
     enable = users_sub.add_parser("enable", help="let a disabled account sign in again")
     enable.add_argument("username", metavar="NAME")
     enable.set_defaults(func=cmd_users_enable)
+    set_neurons = users_sub.add_parser("set-neurons", help="neurons a day for one account, or 'default'")
+    set_neurons.add_argument("username", metavar="NAME")
+    set_neurons.add_argument("neurons", metavar="N|default")
+    set_neurons.set_defaults(func=cmd_users_set_neurons)
+
     set_quota = users_sub.add_parser("set-quota", help="generations a day for one account, or 'default'")
     set_quota.add_argument("username", metavar="NAME")
     set_quota.add_argument("quota", metavar="N|default")

@@ -73,6 +73,8 @@ class Settings:
     lease_seconds: float = 30.0
     upload_retry_seconds: float = 30.0
     default_daily_quota: int = 200
+    # Several models (issue 13): neurons per user per UTC day, unless the admin sets another.
+    default_daily_neurons: int = 25_000
     cookie_key: str | None = field(default=None, repr=False)
     bcrypt_rounds: int = DEFAULT_BCRYPT_ROUNDS
     log_level: str = "INFO"
@@ -109,7 +111,7 @@ class Settings:
     @property
     def generator_label(self) -> str:
         if self.generator == "cloudflare":
-            return "FLUX.1 [schnell] on Cloudflare Workers AI"
+            return "Cloudflare Workers AI (FLUX.1 [schnell] and other models)"
         return "Offline sketch renderer"
 
     @property
@@ -338,6 +340,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         lease_seconds=_float("AKARI_LEASE_SECONDS", 30.0, overrides, env),
         upload_retry_seconds=_float("AKARI_UPLOAD_RETRY_SECONDS", 30.0, overrides, env),
         default_daily_quota=_int("AKARI_DAILY_QUOTA", 200, overrides, env),
+        default_daily_neurons=_int("AKARI_DAILY_NEURONS", 25_000, overrides, env),
         cookie_key=_get("AKARI_COOKIE_KEY", overrides, env),
         bcrypt_rounds=_int("AKARI_BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS, overrides, env, minimum=4, maximum=16),
         log_level=_choice("AKARI_LOG_LEVEL", "INFO", LOG_LEVELS, overrides, env),

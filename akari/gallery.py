@@ -60,6 +60,7 @@ class GalleryQuery:
     date_to: date | None = None  # inclusive
     steps: tuple[int, ...] = ()  # empty: any
     generator: str | None = None  # cloudflare | offline | None for both
+    model: str | None = None  # one model's images (its recorded id); None: every model
     sort: Sort = "newest"
     after: int | None = None  # the last id of the previous page
     limit: int = PAGE_SIZE
@@ -138,6 +139,8 @@ class Gallery:
             conditions.append(Generation.steps.in_(sorted(set(query.steps))))
         if query.generator:
             conditions.append(Generation.generator == query.generator)
+        if query.model:
+            conditions.append(Generation.model == query.model)
         return conditions
 
     def detail(self, viewer: Viewer, generation_id: int) -> GenerationRecord:

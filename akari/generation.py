@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Protocol
 
@@ -19,15 +19,17 @@ from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from akari import logs
+from akari import logs, model_choice
 from akari.completions import Completions
 from akari.db.engine import IMMEDIATE
 from akari.db.models import Generation, User, utcnow
 from akari.db.transactions import persistently, retrying, translated
 from akari.errors import AkariError, DatabaseUnavailable, InvalidInput, NotFound, PermissionDenied, StoreError
-from akari.generators import ImageGenerator
+from akari.generators import ImageGenerator, ModelInputs
+from akari.imaging import check_reference
+from akari.models_catalog import CATALOG, DEFAULT_MODEL, ModelSpec
 from akari.pricing import neurons_for
-from akari.prompts import GenerationRequest, validate
+from akari.prompts import GenerationRequest, check_seed, validate
 from akari.queue import Job, LeaseLost, LiveInstance, Queue
 from akari.quota import Quotas
 from akari.records import GenerationRecord
@@ -41,7 +43,8 @@ _BY_ID = (select(_GENERATIONS, _USERS.c.username)
           .join(_USERS, _USERS.c.id == _GENERATIONS.c.user_id)
           .where(_GENERATIONS.c.id == bindparam("id")))
 _ANYONE_WAITING = select(exists().where(Generation.status == "queued"))
-_LOCK_USER = (select(_USERS.c.id, _USERS.c.username, _USERS.c.enabled, _USERS.c.daily_quota)
+_LOCK_USER = (select(_USERS.c.id, _USERS.c.username, _USERS.c.enabled, _USERS.c.daily_quota,
+                      _USERS.c.daily_neuron_quota)
               .where(_USERS.c.id == bindparam("id")).with_for_update(key_share=True))
 _INSERT = insert(_GENERATIONS).returning(_GENERATIONS.c.id, sort_by_parameter_order=True)
 
@@ -129,17 +132,26 @@ class GenerationService:
         All or none are accepted: the quota must hold them all."""
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BATCH:
             raise InvalidInput(f"A batch has 1 to {MAX_BATCH} images (you asked for {count!r}).")
-        first = validate(request)
-        requests = [first, *(validate(GenerationRequest(first.prompt, first.steps, None, first.is_public,
-                                                        first.source)) for _ in range(count - 1))]
+        try:
+            with self._reader.connect() as connection:
+                spec = model_choice.resolve(connection, request.model)
+        except SQLAlchemyError as exc:
+            raise translated(exc) from exc
+        first = validate(request, spec)
+        requests = [first, *(replace(first, seed=check_seed(None)) for _ in range(count - 1))]
+        reference = self._reference_for(user_id, first)
         local = self.local
         reserved = local is not None and local.reserve(len(requests))
         jobs: list[Job] = []
         try:
-            ids, jobs = retrying(lambda: self._insert(user_id, requests, local if reserved else None),
-                                 what="submitting a generation")
-        except SQLAlchemyError as exc:
-            raise translated(exc) from exc
+            ids, jobs = retrying(lambda: self._insert(user_id, requests, local if reserved else None, spec,
+                                                      reference), what="submitting a generation")
+        except BaseException as exc:
+            if reference is not None and first.reference is not None:  # our upload of a refused request: undo it
+                self._forget_reference(*reference)
+            if isinstance(exc, SQLAlchemyError):
+                raise translated(exc) from exc
+            raise
         finally:
             if reserved and local is not None:
                 local.run_claimed(jobs, reserved=len(requests))  # what was not handed over goes back to the pool
@@ -147,8 +159,40 @@ class GenerationService:
             local.wake()
         return ids
 
-    def _insert(self, user_id: int, requests: list[GenerationRequest],
-                local: LocalRunner | None) -> tuple[list[int], list[Job]]:
+    def _reference_for(self, user_id: int, request: GenerationRequest) -> tuple[str, str] | None:
+        """(key, store) of the request's reference image: an upload is stored like any image (privately); a
+        gallery image must be one's own or a shared one."""
+        if request.reference is not None:
+            fmt, _w, _h = check_reference(request.reference)
+            store = self.stores.current
+            stored = store.save(request.reference, name=f"ref-u{user_id}-{secrets.token_hex(8)}", fmt=fmt,
+                                private=True, meta=ImageMeta(0, str(user_id), request.prompt))
+            return stored.key, store.name
+        source = request.reference_from if request.reference_from is not None else request.reference_of
+        if source is None:
+            return None
+        with self.sessions() as session:
+            row = session.get(Generation, source)
+        visible = row is not None and (row.user_id == user_id or row.is_public) and row.deleted_at is None
+        if request.reference_of is not None:  # "Reuse settings": the same reference as that generation
+            if not visible or row is None or not row.reference_key or not row.reference_store:
+                raise InvalidInput("That generation's reference image cannot be reused: it is not yours or shared, "
+                                   "or it started from none.")
+            return row.reference_key, row.reference_store
+        if not visible or row is None or row.status != "succeeded" or not row.image_key:
+            raise InvalidInput("That image cannot be used as a reference: it is not yours or shared, or it has "
+                               "no stored picture.")
+        return row.image_key, row.store
+
+    def _forget_reference(self, key: str, store: str) -> None:
+        try:
+            self.stores.get(store).delete(key)
+        except Exception as exc:  # best effort: an orphan reference costs a little space, nothing else
+            log.warning("could not remove the unused reference image %s: %s", key, exc)
+
+    def _insert(self, user_id: int, requests: list[GenerationRequest], local: LocalRunner | None,
+                spec: ModelSpec | None = None,
+                reference: tuple[str, str] | None = None) -> tuple[list[int], list[Job]]:
         """One serialised step per user: a write transaction holds SQLite's write lock from BEGIN; on PostgreSQL the
         user's row is locked. So the count below and the insert it allows cannot interleave with another submit of
         this user. With free workers here and nothing waiting in the queue, the rows are handed straight to them
@@ -159,20 +203,29 @@ class GenerationService:
                 raise NotFound("That account does not exist.")
             if not user.enabled:
                 raise PermissionDenied("This account is disabled. Ask your administrator.")
-            self.quotas.reserve(connection, user, len(requests))  # type: ignore[arg-type]
+            paid = self.generator.name == "cloudflare"
+            each = [spec.neurons(r.width, r.height, r.steps, 1 if reference else 0) if spec and paid else 0.0
+                    for r in requests]
+            self.quotas.reserve(connection, user, len(requests), sum(each))  # type: ignore[arg-type]
             owner = None if local is None or connection.scalar(_ANYONE_WAITING) else local.id
             now = utcnow()
+            ref_key, ref_store = reference or (None, None)
             rows = [{"user_id": user_id, "prompt": r.prompt, "steps": r.steps, "seed": r.seed,
-                     "model": self.generator.model, "generator": self.generator.name,
+                     "model": spec.id if spec else self.generator.model, "generator": self.generator.name,
                      "store": self.stores.current.name, "is_public": r.is_public, "source": r.source,
                      "asset_token": secrets.token_hex(8), "created_at": now,
                      "status": "running" if owner else "queued", "lease_owner": owner,
-                     "attempts": 1 if owner else 0, "started_at": now if owner else None}
-                    for r in requests]
+                     "attempts": 1 if owner else 0, "started_at": now if owner else None,
+                     "width": r.width, "height": r.height, "guidance": r.guidance,
+                     "negative_prompt": r.negative_prompt, "reference_key": ref_key, "reference_store": ref_store,
+                     "neurons": neurons}
+                    for r, neurons in zip(requests, each, strict=True)]
             ids = list(connection.execute(_INSERT, rows).scalars())
         # Committed: only now may the workers start on them.
         jobs = [Job(row_id, user_id, user.username, row["prompt"], row["steps"], row["seed"], row["is_public"],
-                    row["asset_token"], None, None, 1, 0, None) for row_id, row in zip(ids, rows, strict=True)]
+                    row["asset_token"], None, None, 1, 0, None, row["model"], row["width"], row["height"],
+                    row["guidance"], row["negative_prompt"], ref_key, ref_store)
+                for row_id, row in zip(ids, rows, strict=True)]
         return ids, jobs if owner else []
 
     def cancel(self, user_id: int, generation_id: int) -> None:
@@ -183,7 +236,7 @@ class GenerationService:
                     update(Generation)
                     .where(Generation.id == generation_id, Generation.user_id == user_id,
                            Generation.status == "queued")
-                    .values(status="cancelled", finished_at=utcnow(), error_reason="cancelled",
+                    .values(status="cancelled", finished_at=utcnow(), error_reason="cancelled", neurons=0.0,
                             error_message="Cancelled before it started.")
                 ).rowcount
 
@@ -291,7 +344,7 @@ class GenerationService:
                          error_message=PENDING_UPLOAD_MESSAGE, next_attempt_at=utcnow() + timedelta(
                              seconds=self.upload_retry_s), finished_at=utcnow())
         else:
-            self._change(job, owner, status="failed", error_reason="internal", error_code=None,
+            self._change(job, owner, status="failed", error_reason="internal", error_code=None, neurons=0.0,
                          error_message=INTERNAL_MESSAGE, error_detail=None, lease_owner=None, finished_at=utcnow())
 
     def _change(self, job: Job, owner: str, **values: object) -> None:
@@ -307,18 +360,33 @@ class GenerationService:
                 kept = None
             return self._upload(job, owner, kept, job.image_format or "jpeg")
         started = time.perf_counter()
+        spec = CATALOG.get(job.model or "")
         try:
+            references = (self.stores.get(job.reference_store).read(job.reference_key),) \
+                if job.reference_key and job.reference_store else ()
+            inputs = ModelInputs(spec.id if spec else None, job.width, job.height, job.guidance, job.negative_prompt,
+                                 references)
+            # A plain FLUX.1 request is made the way generators always took it (test doubles and older ones too).
+            plain = inputs in (ModelInputs(), ModelInputs(DEFAULT_MODEL))
             image = self.generator.generate(job.prompt, steps=job.steps, seed=job.seed,
-                                            deadline=time.monotonic() + self.deadline_s)
+                                            deadline=time.monotonic() + self.deadline_s,
+                                            **({} if plain else {"inputs": inputs}))
+        except NotFound as exc:
+            self._change(job, owner, status="failed", error_reason="reference_missing", error_code=None, neurons=0.0,
+                         error_message="The reference image of this generation is gone: start again from another.",
+                         error_detail=exc.log_line(), generate_ms=_ms_since(started), lease_owner=None,
+                         finished_at=utcnow())
+            return None
         except AkariError as exc:
             log.warning("generation failed: %s", exc.log_line(), extra={"reason": exc.reason})
-            self._change(job, owner, status="failed", error_reason=exc.reason, error_code=exc.code,
+            # No image, no charge: the estimate reserved at submit is given back.
+            self._change(job, owner, status="failed", error_reason=exc.reason, error_code=exc.code, neurons=0.0,
                          error_message=exc.message, error_detail=exc.detail, generate_ms=_ms_since(started),
                          lease_owner=None, finished_at=utcnow())
             return None
         made = {"generate_ms": _ms_since(started), "image_format": image.format, "width": image.width,
                 "height": image.height, "bytes": len(image.data), "request_id": image.meta.get("ray"),
-                "neurons": neurons_for(job.steps, image.width, image.height) if image.generator == "cloudflare"
+                "neurons": _neurons(spec, job, image.width, image.height) if image.generator == "cloudflare"
                 else 0.0}
         try:
             spool_key = self.spool.put(job.id, image.data, image.format)
@@ -410,6 +478,13 @@ class GenerationService:
 def _stored_columns(stored: StoredImage) -> dict[str, object]:
     return {"image_key": stored.key, "image_url": stored.url, "thumbnail_url": None, "image_format": stored.format,
             "width": stored.width, "height": stored.height, "bytes": stored.bytes}
+
+
+def _neurons(spec: ModelSpec | None, job: Job, width: int, height: int) -> float:
+    """The image's estimated price, from the size it came out at."""
+    if spec is None:
+        return neurons_for(job.steps, width, height)
+    return spec.neurons(width, height, job.steps, 1 if job.reference_key else 0)
 
 
 def _ms_since(started: float) -> int:

@@ -59,3 +59,30 @@ def make_thumbnail(data: bytes, size: int = THUMBNAIL_SIZE, quality: int = 80) -
         out = io.BytesIO()
         img.save(out, format="WEBP", quality=quality, method=4)
     return out.getvalue()
+
+
+def fit_within(data: bytes, max_side: int) -> bytes:
+    """The image as PNG, shrunk (never enlarged) so that neither side is over `max_side` pixels."""
+    with Image.open(io.BytesIO(data)) as img:
+        img = img.convert("RGB")
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        img.save(out, format="PNG")
+    return out.getvalue()
+
+
+def check_reference(data: bytes) -> tuple[str, int, int]:
+    """(format, width, height) of an uploaded reference image, or InvalidInput in the user's words."""
+    from akari.errors import InvalidInput
+
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise InvalidInput("The reference image must be a JPEG, PNG or WebP picture.")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+    except Exception as exc:  # Pillow raises many types for corrupt data
+        raise InvalidInput("The reference image is damaged or incomplete: upload it again.") from exc
+    return fmt, width, height

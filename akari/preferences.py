@@ -14,6 +14,9 @@ DEFAULTS: dict[str, Any] = {
     "registration_allowlist": [],  # emails (a@b.c) and domains (@b.c)
     "default_daily_quota": None,  # None: the AKARI_DAILY_QUOTA setting
     "api_enabled": True,  # the HTTP API (akari/api_access.py)
+    "default_daily_neurons": None,  # None: the AKARI_DAILY_NEURONS setting
+    "enabled_models": None,  # model ids people may pick; None: every catalogued model
+    "default_model": None,  # None: akari.models_catalog.DEFAULT_MODEL
 }
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from akari.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from akari.models_catalog import ModelSpec
 
 MAX_PROMPT_CHARS = 2048
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 1, 8, 4
@@ -33,6 +37,15 @@ class GenerationRequest:
     seed: int | None = None  # None: a random seed is chosen and recorded
     is_public: bool = False
     source: str = "ui"  # ui | api | cli: where it was asked for, for the usage figures
+    # The model and the inputs only some models take (akari.models_catalog); None: the model's default.
+    model: str | None = None  # None: the admin's default model
+    width: int | None = None
+    height: int | None = None
+    guidance: float | None = None
+    negative_prompt: str | None = None
+    reference: bytes | None = None  # an uploaded reference image (image-to-image)
+    reference_from: int | None = None  # or: start from this generation's image (one's own or a shared one)
+    reference_of: int | None = None  # or: reuse the reference image that generation started from
 
 
 def apply_style(prompt: str, style: str) -> str:
@@ -90,14 +103,34 @@ def check_seed(seed: object) -> int:
     return seed
 
 
-def validate(request: GenerationRequest) -> GenerationRequest:
-    """A request with a clean prompt, valid steps and a concrete seed, or InvalidInput."""
+MAX_REFERENCE_BYTES = 10 * 1024 * 1024
+
+
+def validate(request: GenerationRequest, spec: ModelSpec | None = None) -> GenerationRequest:
+    """A request with a clean prompt, valid steps and a concrete seed, or InvalidInput. With a model, its inputs are
+    checked against what that model accepts (and `model` is filled in)."""
     if request.source not in SOURCES:
         raise InvalidInput(f"The source must be one of: {', '.join(SOURCES)}.")
-    return GenerationRequest(
+    checked = GenerationRequest(
         prompt=clean_prompt(request.prompt),
-        steps=check_steps(request.steps),
+        steps=spec.check_steps(request.steps) if spec else check_steps(request.steps),
         seed=check_seed(request.seed),
         is_public=bool(request.is_public),
         source=request.source,
     )
+    if spec is None:
+        return checked
+    given = [x for x in (request.reference, request.reference_from, request.reference_of) if x is not None]
+    if len(given) > 1:
+        raise InvalidInput("Start from one reference image: an upload or a gallery image, not both.")
+    if request.reference is not None:
+        from akari.imaging import check_reference
+
+        if not isinstance(request.reference, bytes) or len(request.reference) > MAX_REFERENCE_BYTES:
+            raise InvalidInput("The reference image must be a picture of at most 10 MB.")
+        check_reference(request.reference)
+    spec.check_references(len(given))
+    width, height = spec.check_size(request.width, request.height)
+    return replace(checked, model=spec.id, width=width, height=height, guidance=spec.check_guidance(request.guidance),
+                   negative_prompt=spec.check_negative_prompt(request.negative_prompt), reference=request.reference,
+                   reference_from=request.reference_from, reference_of=request.reference_of)

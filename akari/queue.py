@@ -52,6 +52,14 @@ class Job:
     attempts: int
     upload_attempts: int
     generate_ms: int | None
+    # The model and its other inputs (None: the generator's default model; the model's own defaults).
+    model: str | None = None
+    width: int | None = None
+    height: int | None = None
+    guidance: float | None = None
+    negative_prompt: str | None = None
+    reference_key: str | None = None
+    reference_store: str | None = None
 
 
 @functools.cache
@@ -163,7 +171,8 @@ class Queue:
             row, username = session.execute(_CLAIMED, {"id": claimed}).one()
             return Job(row.id, row.user_id, username, row.prompt, row.steps, row.seed, bool(row.is_public),
                        row.asset_token or f"x{row.id}", row.spool_key, row.image_format, row.attempts,
-                       row.upload_attempts, row.generate_ms)
+                       row.upload_attempts, row.generate_ms, row.model, row.width, row.height, row.guidance,
+                       row.negative_prompt, row.reference_key, row.reference_store)
 
     @staticmethod
     @functools.cache
@@ -264,7 +273,7 @@ class Queue:
             # Nothing kept yet: run it again, unless it keeps dying.
             given_up = session.execute(
                 update(Generation).where(held, Generation.spool_key.is_(None), Generation.attempts >= MAX_ATTEMPTS)
-                .values(status="failed", lease_owner=None, error_reason="interrupted", error_code=None,
+                .values(status="failed", lease_owner=None, error_reason="interrupted", error_code=None, neurons=0.0,
                         error_message=INTERRUPTED_MESSAGE, error_detail=f"lease of {owner or 'nobody'} lost",
                         finished_at=now)).rowcount
             again = session.execute(update(Generation).where(held, Generation.spool_key.is_(None))

@@ -40,6 +40,10 @@ class GenerationRecord:
     deleted: bool
     source: str = "ui"  # ui | api | cli
     spool_key: str | None = None  # the image waits in the spool (made, not stored yet)
+    guidance: float | None = None
+    negative_prompt: str | None = None
+    reference_key: str | None = None  # the stored reference image it started from
+    reference_store: str | None = None
 
     @property
     def is_done(self) -> bool:
@@ -52,6 +56,30 @@ class GenerationRecord:
     @property
     def is_offline_sketch(self) -> bool:
         return self.generator == "offline"
+
+    @property
+    def model_label(self) -> str:
+        from akari.models_catalog import label_for
+
+        return label_for(self.model)
+
+    def inputs(self) -> dict[str, object]:
+        """The model and the inputs beyond prompt, steps, seed and size, for the detail view (those given)."""
+        shown: dict[str, object] = {"model": self.model_label}
+        for name in ("guidance", "negative_prompt"):
+            if getattr(self, name) is not None:
+                shown[name] = getattr(self, name)
+        if self.reference_key:
+            shown["reference image"] = self.reference_key
+        return shown
+
+    def reuse_settings(self) -> dict[str, object]:
+        """What "Reuse settings" puts back in the form: the GenerationRequest fields this row was made with; its
+        reference image is reused through `reference_of` (the same stored image, not a copy)."""
+        return {"prompt": self.prompt, "steps": self.steps, "seed": self.seed, "model": self.model,
+                "width": self.width, "height": self.height, "guidance": self.guidance,
+                "negative_prompt": self.negative_prompt, "is_public": self.is_public,
+                "reference_of": self.id if self.reference_key else None}
 
     @property
     def total_ms(self) -> int | None:
@@ -89,6 +117,10 @@ class GenerationRecord:
             is_favourite=bool(row.is_favourite),
             source=row.source or "ui",
             spool_key=row.spool_key,
+            guidance=getattr(row, "guidance", None),
+            negative_prompt=getattr(row, "negative_prompt", None),
+            reference_key=getattr(row, "reference_key", None),
+            reference_store=getattr(row, "reference_store", None),
             created_at=row.created_at,
             finished_at=row.finished_at,
             deleted=row.deleted_at is not None,

@@ -43,7 +43,7 @@ class Studio:
         self.spool = Spool(settings.spool_dir)
         self.images = Images(stores, self.spool)
         self.accounts = Accounts(self.sessions, bcrypt_rounds=settings.bcrypt_rounds)
-        self.quotas = Quotas(self.sessions, settings.default_daily_quota)
+        self.quotas = Quotas(self.sessions, settings.default_daily_quota, settings.default_daily_neurons)
         self.generations = GenerationService(
             self.sessions, generator, stores, self.spool, self.quotas, deadline_s=settings.generation_deadline,
             lease_seconds=settings.lease_seconds, upload_retry_s=settings.upload_retry_seconds,

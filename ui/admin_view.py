@@ -13,6 +13,7 @@ from akari.preferences import REGISTRATION_MODES
 from akari.roles import ADMIN, MEMBER
 from ui import api_admin_view
 from ui.context import get_studio
+from ui.models_admin_view import models_admin
 from ui.text import plain
 
 log = logging.getLogger("akari.ui")
@@ -52,6 +53,7 @@ def page(user: CurrentUser) -> None:
     if backends.open:
         with backends:
             backend_health()
+            models_admin()
             pending_uploads()
             api_admin_view.section(user)
     if failures.open:

@@ -31,7 +31,7 @@ def show_backends(where: str = "sidebar") -> None:
     if backends.offline:
         target.info(
             "**Offline mode**: images are *sketches drawn locally*, not AI output. "
-            "Set CLOUDFLARE_ID and CLOUDFLARE_API_KEY to use FLUX.1 [schnell].",
+            "Set CLOUDFLARE_ID and CLOUDFLARE_API_KEY to use the Workers AI models.",
             icon=":material/edit:",
         )
     target.caption(f"Images: {backends.generator}  \nStorage: {backends.store}  \nDatabase: {backends.database}")

@@ -19,6 +19,8 @@ from akari.records import GenerationRecord
 from ui.context import get_studio
 from ui.generate_view import OFFLINE_LABEL, mime_type, prefill
 from ui.images import show_image
+from ui.model_form import reuse_settings, show_model_details
+from ui.model_views import with_model_filter
 from ui.text import plain
 
 # Widget keys (tests address widgets by these).
@@ -68,7 +70,7 @@ def page(user: CurrentUser) -> None:
     st.title("Gallery")
     if DETAIL_PARAM not in st.query_params:
         _notice()  # otherwise the dialog shows it, in front
-    query = _filters()
+    query = with_model_filter(_filters())  # the filter by model (ui/model_views.py)
     try:
         result = gallery.page(user, query)
     except AkariError as exc:
@@ -353,6 +355,7 @@ def _detail_dialog(gallery: Gallery, user: CurrentUser, generation_id: int) -> N
         st.code(record.prompt, language=None, wrap_lines=True)  # plain text, with a copy button
         st.markdown(_facts(record))
         _detail_actions(gallery, user, record)
+        show_model_details(record)  # the model, its inputs, Reuse settings and Use as reference (ui/model_form.py)
 
 
 def _facts(record: GenerationRecord) -> str:
@@ -405,6 +408,7 @@ def _detail_actions(gallery: Gallery, user: CurrentUser, record: GenerationRecor
             delete = st.button("Delete", key=DETAIL_DELETE_KEY, icon=":material/delete:")
     if run_again:
         prefill(record.prompt, record.steps, record.seed)
+        reuse_settings(record)  # the same model and inputs too (ui/model_form.py)
         _close()
         st.switch_page(GENERATE_PAGE)
     if share:

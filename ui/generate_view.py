@@ -27,6 +27,7 @@ from akari.prompts import (
 from akari.records import GenerationRecord
 from ui.context import get_studio
 from ui.images import show_image
+from ui.model_form import apply_model_form, reuse_settings, show_model_form
 from ui.text import plain
 
 # Widget keys (the gallery pre-fills the first three) and the page's own state.
@@ -155,13 +156,14 @@ def _submit(user_id: int) -> None:
             seed=state.get(SEED_KEY),
             is_public=bool(state.get(PUBLIC_KEY, False)),
         )
-        state[GENERATION_KEY] = get_studio().generations.submit(user_id, request)
+        state[GENERATION_KEY] = get_studio().generations.submit(user_id, apply_model_form(request))
     except AkariError as exc:
         state[SUBMIT_ERROR_KEY] = (exc.reason, exc.message)
 
 
 def _run_again(user_id: int, record: GenerationRecord) -> None:
     prefill(record.prompt, record.steps, record.seed, record.is_public)
+    reuse_settings(record)  # the same model and inputs too (ui/model_form.py)
     _submit(user_id)
 
 
@@ -231,19 +233,7 @@ def show_form(user_id: int, left: int, busy: bool) -> None:
             st.caption("Prompt sent to the model")
             st.code(styled, language=None, wrap_lines=True)
 
-    steps_col, cost_col = st.columns([3, 2], vertical_alignment="center", gap="medium")
-    with steps_col:
-        steps = st.slider(
-            "Steps",
-            MIN_STEPS,
-            MAX_STEPS,
-            step=1,
-            key=STEPS_KEY,
-            help="More steps give more detail and cost more. " + COST_HELP,
-            persist_state=PERSIST,
-        )
-    with cost_col:
-        show_cost(steps, backends.offline)
+    show_model_form(backends.offline, user_id)  # model, its inputs, steps and the cost estimate (ui/model_form.py)
 
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
         st.number_input(

@@ -16,6 +16,7 @@ from akari.quota import start_of_day_utc
 from akari.usage import Usage, UsageFilter, UsageReport
 from akari.usage_log import csv_chunks
 from ui.context import get_studio
+from ui.model_views import show_model_split
 from ui.text import plain
 from ui.usage_source import sourced_report
 
@@ -71,6 +72,7 @@ def page(user: CurrentUser) -> None:
         return
     _headline(report)
     _charts(report)
+    show_model_split(user.id, usage_filter)  # counts, neurons, cost and time by model (ui/model_views.py)
     _export(user, report)
 
 

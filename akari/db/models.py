@@ -43,6 +43,7 @@ class User(Base):
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     daily_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None = the default quota
+    daily_neuron_quota: Mapped[float | None] = mapped_column(Float, nullable=True)  # None = the default
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -79,6 +80,12 @@ class Generation(Base):
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     neurons: Mapped[float] = mapped_column(Float, default=0.0)  # estimated provider cost
+    # The model's other inputs (None where not given or not taken); width and height hold the asked size until the
+    # image replaces them with its own.
+    guidance: Mapped[float | None] = mapped_column(Float, nullable=True)
+    negative_prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reference_key: Mapped[str | None] = mapped_column(String(512), nullable=True)  # a stored image's key
+    reference_store: Mapped[str | None] = mapped_column(String(32), nullable=True)
     generate_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     store_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the instance running it

@@ -23,11 +23,24 @@ class GeneratedImage:
     meta: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ModelInputs:
+    """What goes with a prompt beyond steps and seed: the model and the inputs it accepts (None: its default)."""
+
+    model: str | None = None  # a akari.models_catalog id; None: the generator's default model
+    width: int | None = None
+    height: int | None = None
+    guidance: float | None = None
+    negative_prompt: str | None = None
+    references: tuple[bytes, ...] = ()  # reference images (image-to-image), as stored
+
+
 class ImageGenerator(Protocol):
     name: str  # "cloudflare" | "offline"
     model: str
 
-    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None) -> GeneratedImage:
+    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None,
+                 inputs: ModelInputs | None = None) -> GeneratedImage:
         """Make one image, giving up at `deadline` (time.monotonic()) with every retry inside it.
         Raises akari.errors.GenerationError with a user sentence on failure."""
         ...

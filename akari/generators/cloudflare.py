@@ -1,4 +1,4 @@
-"""Cloudflare Workers AI FLUX.1 [schnell] over requests: one pooled session, explicit timeouts, bounded retries."""
+"""Cloudflare Workers AI text-to-image over requests: each model's wire format, one pooled session, bounded retries."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -14,9 +15,9 @@ import requests
 
 from akari.config import DEFAULT_AI_GATEWAY_BASE, DEFAULT_CLOUDFLARE_API_BASE, FLUX_MODEL
 from akari.errors import GenerationError
-from akari.generators import GeneratedImage
-from akari.imaging import inspect_image
-from akari.prompts import check_steps
+from akari.generators import GeneratedImage, ModelInputs
+from akari.imaging import fit_within, inspect_image
+from akari.models_catalog import ModelSpec, get_model
 
 if TYPE_CHECKING:
     from akari.config import Settings
@@ -105,31 +106,43 @@ class CloudflareGenerator:
 
     @property
     def url(self) -> str:
-        if self.gateway_id:
-            return f"{self.gateway_base}/{self.account_id}/{self.gateway_id}/workers-ai/{FLUX_MODEL}"
-        return f"{self.api_base}/accounts/{self.account_id}/ai/run/{FLUX_MODEL}"
+        return self.url_for(self.model)
 
-    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None) -> GeneratedImage:
-        check_steps(steps)
+    def url_for(self, model: str) -> str:
+        if self.gateway_id:
+            return f"{self.gateway_base}/{self.account_id}/{self.gateway_id}/workers-ai/{model}"
+        return f"{self.api_base}/accounts/{self.account_id}/ai/run/{model}"
+
+    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None,
+                 inputs: ModelInputs | None = None) -> GeneratedImage:
+        inputs = inputs or ModelInputs()
+        spec = get_model(inputs.model or self.model)
+        steps = spec.check_steps(steps)
         headers = {"cf-aig-metadata": json.dumps({"app": "akari"})} if self.gateway_id else {}
-        body = {"prompt": prompt, "steps": steps, "seed": seed}
+        fields, files = request_fields(spec, prompt, steps, seed, inputs)
+        if spec.request_format == "multipart":  # every field as a form part, even a prompt alone
+            body: dict[str, Any] = {"files": {**{k: (None, str(v)) for k, v in fields.items()},
+                                              **{k: (f"{k}.png", v, "image/png") for k, v in files.items()}}}
+        else:
+            body = {"json": fields}
+        url = self.url_for(spec.id)
         attempt = 0
         while True:
             attempt += 1
             timeout = self._timeout(deadline)
             try:
-                response = self.session.post(self.url, json=body, headers=headers, timeout=timeout)
-                data, fmt, width, height = self._read(response)
+                response = self.session.post(url, headers=headers, timeout=timeout, **body)
+                data, fmt, width, height = self._read(response, spec)
             except requests.RequestException as exc:
                 error = _network_error(exc)
                 if error.reason == "timeout" and not self.retry_read_timeouts:
                     error.retryable = False  # the provider may have made (and billed) the image already
                 error.__cause__ = exc
             except GenerationError as exc:
-                error = exc
+                error = _naming_the_field(exc, spec, [*fields, *files])
             else:
                 return GeneratedImage(data=data, format=fmt, width=width, height=height, seed=seed, steps=steps,
-                                      model=self.model, generator=self.name, meta=_meta(response, attempt))
+                                      model=spec.id, generator=self.name, meta=_meta(response, attempt))
             delay = self._delay(attempt, getattr(error, "retry_after", None))
             out_of_time = deadline is not None and time.monotonic() + delay + MIN_ATTEMPT_S >= deadline
             if not error.retryable or attempt > self.max_retries or out_of_time:
@@ -157,8 +170,13 @@ class CloudflareGenerator:
             return min(retry_after, MAX_RETRY_AFTER)
         return self.backoff * 2 ** (attempt - 1) * (1 + random.random() * 0.25)
 
-    def _read(self, response: requests.Response) -> tuple[bytes, str, int, int]:
-        """Decode a response into (bytes, format, width, height), or raise the matching GenerationError."""
+    def _read(self, response: requests.Response, spec: ModelSpec) -> tuple[bytes, str, int, int]:
+        """Decode a response into (bytes, format, width, height), or raise the matching GenerationError. Models that
+        answer in raw bytes still send their errors in the JSON envelope."""
+        if spec.response_format == "raw_bytes" and response.status_code == 200 \
+                and not response.headers.get("Content-Type", "").startswith("application/json"):
+            fmt, width, height = inspect_image(response.content)
+            return response.content, fmt, width, height
         try:
             payload: Any = response.json()
         except ValueError:
@@ -221,10 +239,12 @@ class CloudflareGenerator:
         error.retry_after = _retry_after(response)  # type: ignore[attr-defined]
         return error
 
-    def check(self) -> str:
+    def check(self, model: str | None = None) -> str:
+        """The credentials and one model (the default one unless named) in one cheap call."""
+        spec = get_model(model or self.model)
         url = f"{self.api_base}/accounts/{self.account_id}/ai/models/search"
         try:
-            response = self.session.get(url, params={"search": "flux-1-schnell", "per_page": 1},
+            response = self.session.get(url, params={"search": spec.id.rsplit("/", 1)[-1], "per_page": 5},
                                         timeout=(self.timeout[0], min(self.timeout[1], 15.0)))
         except requests.RequestException as exc:
             raise self._redacted(_network_error(exc)) from exc
@@ -233,13 +253,61 @@ class CloudflareGenerator:
         except ValueError:
             payload = None
         if response.status_code == 200 and isinstance(payload, dict) and payload.get("success"):
-            return f"Connected: Workers AI account {self.account_id[:6]}…, model {FLUX_MODEL}"
+            found = [m.get("name") for m in payload.get("result") or [] if isinstance(m, dict)]
+            if spec.id not in found:
+                raise GenerationError(f"{spec.label} is not available on this Cloudflare account.",
+                                      detail=f"models/search did not list {spec.id}", reason="model_unavailable")
+            return f"Connected: Workers AI account {self.account_id[:6]}…, model {spec.id}"
         if isinstance(payload, dict):
             raise self._redacted(self._provider_error(response, payload))
         raise self._redacted(self._status_error(response, "the response was not JSON"))
 
     def close(self) -> None:
         self.session.close()
+
+
+def request_fields(spec: ModelSpec, prompt: str, steps: int, seed: int,
+                   inputs: ModelInputs) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The fields and files this model is sent: only the inputs it accepts, under its own names."""
+    fields: dict[str, Any] = {"prompt": prompt}
+    if spec.steps is not None:
+        fields[spec.steps_field] = steps
+    if spec.seed:
+        fields["seed"] = seed
+    if spec.takes_size and inputs.width and inputs.height:
+        fields["width"], fields["height"] = inputs.width, inputs.height
+    if spec.guidance is not None and inputs.guidance is not None:
+        fields["guidance"] = inputs.guidance
+    if spec.negative_prompt and inputs.negative_prompt:
+        fields["negative_prompt"] = inputs.negative_prompt
+    files: dict[str, bytes] = {}
+    references = inputs.references[: spec.reference_images]
+    if references and spec.request_format == "multipart":
+        for index, reference in enumerate(references):
+            files[f"input_image_{index}"] = fit_within(reference, spec.reference_max_side or 512)
+    elif references:
+        shrunk = fit_within(references[0], spec.reference_max_side or 2048)
+        fields["image_b64"] = base64.b64encode(shrunk).decode()
+    return fields, files
+
+
+def _naming_the_field(error: GenerationError, spec: ModelSpec, sent: list[str]) -> GenerationError:
+    """A bad-input error that names a field we sent (one the provider stopped accepting, a value out of its range)
+    says so in words, for the user and the admin."""
+    if error.code != "5006":
+        return error
+    sent = [name for name in sent if name != "prompt"]  # the prompt is the user's own words, never our mistake
+    said = (error.detail or "").split(": ", 1)[-1]
+    for name in sorted(sent, key=len, reverse=True):
+        if re.search(rf"(?<![\w-])['\"/]?{re.escape(name)}(?![\w-])", said):
+            quoted = said.removeprefix("AiError: ").split(" (cf-ray")[0]
+            error.message = (f"{spec.label} refused the \"{name}\" input Akari sent it (the service said: "
+                             f"\"{quoted}\"). Your administrator can see this on the admin page.")
+            error.args = (error.message,)
+            error.reason = "rejected_field"
+            error.field = name  # type: ignore[attr-defined]
+            return error
+    return error
 
 
 def _meta(response: requests.Response, attempts: int) -> dict[str, str]:

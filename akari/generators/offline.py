@@ -12,8 +12,9 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from akari.generators import GeneratedImage
+from akari.generators import GeneratedImage, ModelInputs
 from akari.imaging import inspect_image
+from akari.models_catalog import get_model
 from akari.prompts import check_steps
 
 SIZE = 1024
@@ -574,9 +575,40 @@ def _label(img: Image.Image, seed: int) -> None:
     text = f"OFFLINE SKETCH · seed {seed}"
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     pad, margin = 10, 24
-    box = (margin, SIZE - margin - (bottom - top) - 2 * pad, margin + (right - left) + 2 * pad, SIZE - margin)
+    box = (margin, img.height - margin - (bottom - top) - 2 * pad, margin + (right - left) + 2 * pad,
+           img.height - margin)
     draw.rounded_rectangle(box, radius=10, fill=(0, 0, 0, 150))
     draw.text((box[0] + pad - left, box[1] + pad - top), text, font=font, fill=(255, 255, 255, 235))
+
+
+def _to_size(img: Image.Image, width: int, height: int) -> Image.Image:
+    """The square sketch cropped to the asked aspect ratio around its centre, then scaled to the asked size."""
+    if (width, height) == img.size:
+        return img
+    ratio = width / height
+    w, h = (SIZE, round(SIZE / ratio)) if ratio >= 1 else (round(SIZE * ratio), SIZE)
+    left, top = (SIZE - w) // 2, (SIZE - h) // 2
+    return img.crop((left, top, left + w, top + h)).resize((width, height), Image.Resampling.LANCZOS)
+
+
+def _reference_palette(reference: bytes, colours: int = 6) -> np.ndarray:
+    """The reference's main colours, darkest first: (colours, 3) in 0..1."""
+    with Image.open(io.BytesIO(reference)) as ref:
+        small = ref.convert("RGB").resize((64, 64), Image.Resampling.BOX)
+    quantised = small.quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
+    flat = np.asarray(quantised.getpalette()[: colours * 3], np.float32).reshape(-1, 3) / 255.0
+    return flat[np.argsort(flat @ np.array([0.299, 0.587, 0.114], np.float32))]
+
+
+def _recolour(img: Image.Image, reference: bytes, amount: float = 0.75) -> Image.Image:
+    """Map the sketch's light and shade onto the reference's colours (a gradient map), so its palette shows."""
+    palette = _reference_palette(reference)
+    pixels = np.asarray(img, np.float32) / 255.0
+    light = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
+    stops = np.linspace(0.0, 1.0, len(palette))
+    mapped = np.stack([np.interp(light, stops, palette[:, i]) for i in range(3)], axis=-1)
+    blended = pixels * (1 - amount) + mapped * amount
+    return Image.fromarray((np.clip(blended, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
 
 
 class OfflineGenerator:
@@ -585,13 +617,21 @@ class OfflineGenerator:
     name = "offline"
     model = "akari-offline-sketch-v1"
 
-    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None) -> GeneratedImage:
-        steps = check_steps(steps)
+    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None,
+                 inputs: ModelInputs | None = None) -> GeneratedImage:
+        """Any model's request is honoured in what a sketch can show: its size and a reference's colours."""
+        inputs = inputs or ModelInputs()
+        spec = get_model(inputs.model) if inputs.model else None
+        steps = spec.check_steps(steps) if spec else check_steps(steps)
         digest = hashlib.sha256(f"{prompt}\x00{seed}\x00{steps}".encode()).digest()
         rng = np.random.default_rng(int.from_bytes(digest[:16], "big"))
         words = _words(prompt)
         scene = _scene(words)
-        image = _finish(_paint_scene(scene, rng, _palette(words), steps, words), rng, steps)
+        image = _finish(_paint_scene(scene, rng, _palette(words), min(steps, 8), words), rng, min(steps, 8))
+        if inputs.width and inputs.height:
+            image = _to_size(image, inputs.width, inputs.height)
+        if inputs.references:
+            image = _recolour(image, inputs.references[0])
         _label(image, seed)
         out = io.BytesIO()
         image.save(out, format="JPEG", quality=JPEG_QUALITY)
@@ -606,7 +646,7 @@ class OfflineGenerator:
             steps=steps,
             model=self.model,
             generator=self.name,
-            meta={"label": LABEL, "scene": scene},
+            meta={"label": LABEL, "scene": scene, **({"as_model": spec.id} if spec else {})},
         )
 
     def check(self) -> str:

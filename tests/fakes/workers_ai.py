@@ -1,11 +1,9 @@
-"""A local fake of Cloudflare Workers AI (FLUX.1 [schnell]) that speaks its wire format, with knobs for faults."""
+"""A local fake of Cloudflare Workers AI that speaks each text-to-image model's wire format, with knobs for faults."""
 
 from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
-import io
 import json
 import re
 import signal
@@ -15,8 +13,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
-from PIL import Image, ImageDraw
+from tests.fakes.workers_ai_models import FAKE_MODELS, BadInput, answer, read_multipart, render
 
 FLUX = "@cf/black-forest-labs/flux-1-schnell"
 _RUN = re.compile(r"^/client/v4/accounts/(?P<account>[^/]+)/ai/run/(?P<model>.+)$")
@@ -33,6 +32,17 @@ class ReceivedRequest:
     path: str
     headers: dict[str, str]
     json: Any
+    form: dict[str, Any] = field(default_factory=dict)  # multipart fields (FLUX.2)
+    files: dict[str, bytes] = field(default_factory=dict)  # multipart uploads (FLUX.2 reference images)
+
+    @property
+    def model(self) -> str:
+        return self.path.split("?", 1)[0].split("/ai/run/", 1)[-1].split("/workers-ai/", 1)[-1]
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """What was sent, whichever the format."""
+        return self.json if isinstance(self.json, dict) else {**self.form, **self.files}
 
 
 @dataclass
@@ -51,15 +61,8 @@ def _envelope_error(code: int | str, message: str) -> bytes:
 
 
 def render_jpeg(prompt: str, seed: int, size: int = 1024) -> bytes:
-    """A cheap, real JPEG: a gradient whose colours come from the prompt and seed."""
-    digest = hashlib.sha256(f"{prompt}|{seed}".encode()).digest()
-    small = Image.new("RGB", (2, 2))
-    small.putdata([tuple(digest[i : i + 3]) for i in (0, 3, 6, 9)])  # type: ignore[misc]
-    image = small.resize((size, size), Image.Resampling.BILINEAR)
-    ImageDraw.Draw(image).ellipse((size // 4, size // 4, 3 * size // 4, 3 * size // 4), fill=tuple(digest[12:15]))
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=80)
-    return out.getvalue()
+    """FLUX.1 [schnell]'s image for this prompt and seed: a gradient whose colours come from them."""
+    return render(prompt, seed, size, size)
 
 
 class FakeWorkersAI:
@@ -77,7 +80,9 @@ class FakeWorkersAI:
         self._stopping = threading.Event()
         self._faults: deque[_Fault] = deque()
         self._lock = threading.Lock()
-        self._images: dict[tuple[str, int], bytes] = {}
+        self._images: dict[tuple[str, bytes], bytes] = {}  # FLUX.1 answers by body: rendering costs time
+        self._refused: dict[str, set[str]] = {}
+        self._hidden: set[str] = set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -154,6 +159,16 @@ class FakeWorkersAI:
         body = json.dumps({"result": {"image": encoded}, "success": True, "errors": []}).encode()
         self._push(_Fault(status=200, body=body), times)
 
+    def refuse_field(self, model: str, name: str) -> None:
+        """From now on `model` refuses requests that send `name` (a field the provider stopped accepting)."""
+        with self._lock:
+            self._refused.setdefault(model, set()).add(name)
+
+    def hide_model(self, model: str) -> None:
+        """The account no longer lists `model` (the connection check must say so)."""
+        with self._lock:
+            self._hidden.add(model)
+
     def delay_next(self, seconds: float, times: int = 1) -> None:
         """The next runs wait this long before answering normally (to trip client timeouts)."""
         self._push(_Fault(delay=seconds, passthrough=True), times)
@@ -173,6 +188,8 @@ class FakeWorkersAI:
         with self._lock:
             self._faults.clear()
             self.requests.clear()
+            self._refused.clear()
+            self._hidden.clear()
 
     def runs(self) -> list[ReceivedRequest]:
         return [r for r in self.requests if r.method == "POST"]
@@ -187,12 +204,10 @@ class FakeWorkersAI:
 
     # -- behaviour ------------------------------------------------------------------------------------------
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes, str, dict]:
-        try:
-            payload = json.loads(body) if body else None
-        except ValueError:
-            payload = None
+        received = _received(method, path, headers, body)
+        payload = received.fields
         with self._lock:
-            self.requests.append(ReceivedRequest(method, path, headers, payload))
+            self.requests.append(received)
         fault = self._take_fault() if method == "POST" else None
         if method == "POST":
             self._wait_if_held(payload)
@@ -204,16 +219,17 @@ class FakeWorkersAI:
         if headers.get("authorization") != f"Bearer {self.token}":
             return 401, _envelope_error(10000, "Authentication error"), "application/json", {}
         if method == "GET" and (match := _SEARCH.match(route)):
-            return self._search(match["account"])
+            return self._search(match["account"], path.partition("?")[2])
         match = _RUN.match(route) or _GATEWAY.match(route)
         if method != "POST" or match is None:
             return 404, _envelope_error(7000, "No route for that URI"), "application/json", {}
         if match["account"] != self.account_id:
             return 401, _envelope_error(10000, "Authentication error"), "application/json", {}
-        if match["model"] != FLUX:
+        model = FAKE_MODELS.get(match["model"])
+        if model is None:
             return 400, _envelope_error(5007, f"No such model {match['model']}"), "application/json", {}
         extra = {"cf-aig-cache-status": "MISS"} if _GATEWAY.match(route) else {}
-        return (*self._run(payload), extra)
+        return (*self._run(model, headers.get("content-type", ""), body), extra)
 
     def _wait_if_held(self, payload: Any) -> None:
         prompt = payload.get("prompt") if isinstance(payload, dict) else None
@@ -224,40 +240,45 @@ class FakeWorkersAI:
         if self.latency:
             self._stopping.wait(self.latency)
 
-    def _search(self, account: str) -> tuple[int, bytes, str, dict]:
+    def _search(self, account: str, query: str) -> tuple[int, bytes, str, dict]:
         if account != self.account_id:
             return 401, _envelope_error(10000, "Authentication error"), "application/json", {}
-        body = {"result": [{"name": FLUX, "task": {"name": "Text-to-Image"}}], "success": True, "errors": []}
+        search = parse_qs(query).get("search", [""])[0]
+        found = [name for name in FAKE_MODELS if search in name and name not in self._hidden]
+        body = {"result": [{"name": name, "task": {"name": "Text-to-Image"}} for name in found], "success": True,
+                "errors": []}
         return 200, json.dumps(body).encode(), "application/json", {}
 
-    def _run(self, payload: Any) -> tuple[int, bytes, str]:
-        problem = _input_problem(payload)
-        if problem:
-            return 400, _envelope_error(5006, f"AiError: Bad input: Error: {problem}"), "application/json"
-        key = (payload["prompt"], int(payload.get("seed", 0)))
+    def _run(self, model: Any, content_type: str, body: bytes) -> tuple[int, bytes, str]:
         with self._lock:
-            image = self._images.get(key)
-        if image is None:
-            image = render_jpeg(*key, size=self.image_size)
+            refused = set(self._refused.get(model.id, ()))
+        key = (content_type, body)
+        cached = self._images.get(key) if model.id == FLUX and not refused else None
+        if cached is not None:
+            return 200, cached, "application/json"
+        try:
+            reply, reply_type = answer(model, content_type, body, self.image_size, refused)
+        except BadInput as exc:
+            return 400, _envelope_error(5006, f"AiError: Bad input: Error: {exc}"), "application/json"
+        if model.id == FLUX:
             with self._lock:
-                self._images[key] = image
-        body = {"result": {"image": base64.b64encode(image).decode()}, "success": True, "errors": [], "messages": []}
-        return 200, json.dumps(body).encode(), "application/json"
+                self._images[key] = reply
+        return 200, reply, reply_type
 
 
-def _input_problem(payload: Any) -> str | None:
-    if not isinstance(payload, dict):
-        return "oneOf at '/' not met"
-    prompt = payload.get("prompt")
-    if not isinstance(prompt, str) or not 1 <= len(prompt) <= 2048:
-        return "prompt must be a string of 1 to 2048 characters"
-    steps = payload.get("steps", 4)
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= 8:
-        return "steps must be an integer no greater than 8"
-    seed = payload.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        return "seed must be a non-negative integer"
-    return None
+def _received(method: str, path: str, headers: dict[str, str], body: bytes) -> ReceivedRequest:
+    content_type = headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        try:
+            form, files = read_multipart(content_type, body)
+        except BadInput:
+            form, files = {}, {}
+        return ReceivedRequest(method, path, headers, None, form, files)
+    try:
+        payload = json.loads(body) if body else None
+    except ValueError:
+        payload = None
+    return ReceivedRequest(method, path, headers, payload)
 
 
 def _handler_for(fake: FakeWorkersAI) -> type[BaseHTTPRequestHandler]:

@@ -1,0 +1,66 @@
+"""Model-aware pieces of the Gallery and Usage pages: the filter by model and the usage split by model."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+
+from akari.errors import AkariError
+from akari.gallery import GalleryQuery
+from akari.models_catalog import CATALOG, get_model
+from akari.usage import ModelUsage, Usage, UsageFilter
+from ui.context import get_studio
+from ui.text import plain
+
+GALLERY_MODEL_KEY = "gallery_model"
+ANY_MODEL = "Any model"
+CURSORS_KEY = "gallery_cursors"  # the gallery's paging: a new filter starts from the first page
+USAGE_CACHE_SECONDS = 10
+
+
+def _reset_paging() -> None:
+    st.session_state[CURSORS_KEY] = [None]
+
+
+def with_model_filter(query: GalleryQuery) -> GalleryQuery:
+    """A model picker for the gallery; the query narrowed to that model's images."""
+    choice = st.selectbox("Model", [ANY_MODEL, *CATALOG], key=GALLERY_MODEL_KEY, on_change=_reset_paging,
+                          format_func=lambda m: m if m == ANY_MODEL else get_model(m).label)
+    return query if choice in (None, ANY_MODEL) else replace(query, model=choice)
+
+
+@st.cache_data(ttl=USAGE_CACHE_SECONDS, show_spinner=False, max_entries=256)
+def _by_model(viewer_id: int, date_from: date, date_to: date, user_id: int | None) -> list[ModelUsage]:
+    return Usage(get_studio()).by_model(_Viewer(viewer_id), UsageFilter(date_from, date_to, user_id))
+
+
+class _Viewer:
+    def __init__(self, viewer_id: int) -> None:
+        self.id = viewer_id
+
+
+def show_model_split(viewer_id: int, usage_filter: UsageFilter) -> None:
+    """Counts, neurons, cost and time to image per model, for the usage page's period and person."""
+    st.subheader("By model")
+    try:
+        rows = _by_model(viewer_id, usage_filter.date_from, usage_filter.date_to, usage_filter.user_id)
+    except AkariError as exc:
+        st.error(plain(exc.message))
+        return
+    if not rows:
+        st.caption("No generations in this period.")
+        return
+    table = pd.DataFrame([{
+        "Model": r.label,
+        "Generations": r.generations,
+        "Succeeded": r.succeeded,
+        "Failed": r.failed,
+        "Neurons": f"{r.neurons:,.1f}",
+        "Cost": f"${r.dollars:.5f}",
+        "Average time to image": "–" if r.average_ms is None else f"{r.average_ms / 1000:.2f} s",
+        "Slowest": "–" if r.slowest_ms is None else f"{r.slowest_ms / 1000:.2f} s",
+    } for r in rows])
+    st.table(table.set_index("Model"))  # a few rows: a plain table
