@@ -42,7 +42,9 @@ def admin_page(accounts: Accounts):
     add_user(accounts, "root", admin=True)
     at = app("pages/admin.py")
     at.run()
-    return sign_in(at, "root")
+    at = sign_in(at, "root")
+    at.session_state["admin_tab"] = "Backends"  # the models' settings live there; only the open tab runs
+    return at.run()
 
 
 def refused(sessions: sessionmaker, model: str, field: str, minutes_ago: int) -> None:
