@@ -19,6 +19,7 @@ from akari.db.transactions import translated
 from akari.errors import AkariError
 from akari.gallery import Viewer
 from akari.web.images import image_routes
+from akari.web.signin import session_routes
 from ui.context import load_secrets
 
 log = logging.getLogger("akari.server")
@@ -56,4 +57,5 @@ def on_script_error(exc: Exception) -> bool:
     return True
 
 
-app = st.App("app.py", routes=image_routes(viewer_from_request), lifespan=lifespan, on_script_error=on_script_error)
+app = st.App("app.py", routes=[*image_routes(viewer_from_request), *session_routes()], lifespan=lifespan,
+             on_script_error=on_script_error)

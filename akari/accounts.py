@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import functools
 import os
 import re
 import secrets
@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import bcrypt
 from sqlalchemy import ColumnElement, delete, exists, select
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from akari import preferences
 from akari.config import Settings
-from akari.db.models import LoginFailure, User, utcnow
+from akari.db.models import LoginFailure, SignInSession, User, utcnow
 from akari.errors import AuthError, ConfigError, InvalidInput, NotFound, PermissionDenied
 from akari.quota import check_quota
 from akari.roles import ADMIN, MEMBER, ROLES, is_admin, role_label
@@ -219,16 +218,22 @@ def password_matches(password: str, password_hash: str | None) -> bool:
         return False
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash nobody's password matches, at the configured cost: checked against for unknown usernames."""
+    return hash_password(secrets.token_urlsafe(24))
+
+
 def _looks_like_bcrypt(value: object) -> bool:
     return isinstance(value, str) and re.fullmatch(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}", value) is not None
 
 
 # -- the database side -----------------------------------------------------------------------------------------------
-def _can_sign_in() -> ColumnElement[bool]:
+def may_sign_in() -> ColumnElement[bool]:
     return User.enabled.is_(True) & User.password_hash.is_not(None)
 
 
-def _current(user: User) -> CurrentUser:
+def current_of(user: User) -> CurrentUser:
     return CurrentUser(user.id, user.username, user.name or user.username, user.email or "", tuple(user.roles or ()))
 
 
@@ -244,10 +249,6 @@ def _user(session: Session, username: str) -> User:
     return user
 
 
-def _full_name(entry: dict[str, Any]) -> str:
-    return f"{entry.get('first_name') or ''} {entry.get('last_name') or ''}".strip()
-
-
 def _ensure_free(session: Session, username: str, email: str) -> None:
     if session.scalar(select(exists().where(User.username == username))):
         raise AuthError("That username is taken. Choose another.")
@@ -255,8 +256,16 @@ def _ensure_free(session: Session, username: str, email: str) -> None:
         raise AuthError("An account already uses that email address.")
 
 
+def end_sessions(session: Session, user_id: int, *, keep: int | None = None) -> None:
+    """End a user's sign-in sessions in the caller's transaction, so the change and the sign-out happen together."""
+    query = delete(SignInSession).where(SignInSession.user_id == user_id)
+    if keep is not None:
+        query = query.where(SignInSession.id != keep)
+    session.execute(query)
+
+
 def _enabled_admins(session: Session) -> list[User]:
-    return [u for u in session.scalars(select(User).where(_can_sign_in())) if is_admin(u.roles)]
+    return [u for u in session.scalars(select(User).where(may_sign_in())) if is_admin(u.roles)]
 
 
 def _registration(session: Session) -> Registration:
@@ -266,11 +275,6 @@ def _registration(session: Session) -> Registration:
 
 def _throttle_key(username: str) -> str:
     return normalise_username(username)[:64]
-
-
-def snapshot(credentials: dict[str, Any]) -> dict[str, Any]:
-    """A copy to diff against once the widgets ran (the authenticator mutates its dict in place)."""
-    return copy.deepcopy(credentials)
 
 
 class Accounts:
@@ -283,7 +287,7 @@ class Accounts:
     def is_first_run(self) -> bool:
         """True while nobody can sign in: the app then offers to create the administrator."""
         with self.sessions() as session:
-            return not session.scalar(select(exists().where(_can_sign_in())))
+            return not session.scalar(select(exists().where(may_sign_in())))
 
     def current_user(self, username: str | None) -> CurrentUser | None:
         """The user if they may use the app right now (exists, enabled, has a password); read on every page run."""
@@ -291,9 +295,20 @@ class Accounts:
             return None
         with self.sessions() as session:
             user = session.scalar(
-                select(User).where(User.username == normalise_username(username), _can_sign_in())
+                select(User).where(User.username == normalise_username(username), may_sign_in())
             )
-            return _current(user) if user else None
+            return current_of(user) if user else None
+
+    def authenticate(self, username: str, password: str) -> CurrentUser | None:
+        """The user if the password is theirs and they may sign in, else None. An unknown username costs the same
+        bcrypt time as a known one, so the answer's speed does not tell which usernames exist."""
+        with self.sessions() as session:
+            user = session.scalar(select(User).where(User.username == normalise_username(username), may_sign_in()))
+            found = (current_of(user), user.password_hash) if user else None
+        if found is None:
+            password_matches(password.strip(), _dummy_hash())
+            return None
+        return found[0] if password_matches(password.strip(), found[1]) else None
 
     def list(self) -> list[Account]:
         with self.sessions() as session:
@@ -303,72 +318,22 @@ class Accounts:
         with self.sessions() as session:
             return _account(_user(session, username))
 
-    # -- credentials for streamlit-authenticator ---------------------------------------------------------------------
-    def load_credentials(self) -> dict[str, Any]:
-        """Users who may sign in, in the authenticator's shape. A disabled user is absent: their cookie is refused."""
-        with self.sessions() as session:
-            users = session.scalars(select(User).where(_can_sign_in()).order_by(User.id)).all()
-            return {
-                "usernames": {
-                    u.username: {
-                        "email": u.email or "",
-                        "first_name": u.name or u.username,
-                        "last_name": "",
-                        "password": u.password_hash,
-                        "roles": list(u.roles or []),
-                        # Throttling lives in login_failures (with a time window), not in the library's counter.
-                        "failed_login_attempts": 0,
-                        "logged_in": False,
-                    }
-                    for u in users
-                }
-            }
-
-    def save_credentials(self, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-        """Write back what the widgets changed: registrations, passwords, names, emails. Returns the usernames.
-
-        Roles, enabled and quotas are never taken from the dict: only an admin changes those. `logged_in` and
-        `failed_login_attempts` are not kept (throttling has its own table).
-        """
-        old = before.get("usernames") or {}
-        new = after.get("usernames") or {}
-        changed: list[str] = []
-        if old == new:
-            return changed
-        with self.sessions.begin() as session:
-            for username, entry in new.items():
-                previous = old.get(username)
-                if previous is None:
-                    self._register(session, username, entry)
-                    changed.append(username)
-                    continue
-                user = session.scalar(select(User).where(User.username == username))
-                if user is None:
-                    continue
-                if entry.get("password") != previous.get("password"):
-                    if not _looks_like_bcrypt(entry.get("password")):
-                        raise AuthError("The new password could not be saved.", detail="not a bcrypt hash")
-                    user.password_hash = entry["password"]
-                if entry.get("email") != previous.get("email"):
-                    user.email = check_email(entry.get("email") or "")
-                if _full_name(entry) != _full_name(previous):
-                    user.name = check_name(_full_name(entry), user.username)
-                if session.is_modified(user):
-                    changed.append(username)
-        return changed
-
-    @staticmethod
-    def _register(session: Session, raw_username: str, entry: dict[str, Any]) -> None:
-        """A registration from the sign-in page, checked again here: the mode may have changed since the form showed."""
+    # -- self-registration -------------------------------------------------------------------------------------------
+    def register(self, raw_username: str, *, name: str, email: str, password_hash: str) -> Account:
+        """A registration from the sign-in page, checked here: the mode may have changed since the form showed."""
         username = check_username(raw_username)
-        email = check_email(entry.get("email") or "", required=True)
-        if not _registration(session).allows(email):
-            raise AuthError("This email address may not register here. Ask your administrator for an account.")
-        if not _looks_like_bcrypt(entry.get("password")):
+        email = check_email(email, required=True)
+        if not _looks_like_bcrypt(password_hash):
             raise AuthError("The password could not be saved.", detail="not a bcrypt hash")
-        _ensure_free(session, username, email)
-        session.add(User(username=username, name=check_name(_full_name(entry), username), email=email,
-                         password_hash=entry["password"], roles=[MEMBER], enabled=True))
+        with self.sessions.begin() as session:
+            if not _registration(session).allows(email):
+                raise AuthError("This email address may not register here. Ask your administrator for an account.")
+            _ensure_free(session, username, email)
+            user = User(username=username, name=check_name(name, username), email=email,
+                        password_hash=password_hash, roles=[MEMBER], enabled=True)
+            session.add(user)
+            session.flush()
+            return _account(user)
 
     # -- accounts ----------------------------------------------------------------------------------------------------
     def create_user(
@@ -408,11 +373,15 @@ class Accounts:
         username = self.get(username).username
         password_hash = hash_password(check_password(new_password, username))
         with self.sessions.begin() as session:
-            _user(session, username).password_hash = password_hash
+            user = _user(session, username)
+            user.password_hash = password_hash
+            end_sessions(session, user.id)  # whoever knew the old password is signed out with it
             session.execute(delete(LoginFailure).where(LoginFailure.username == username))
 
-    def change_password(self, username: str, old_password: str, new_password: str) -> None:
-        """The user's own change: the current password is required."""
+    def change_password(self, username: str, old_password: str, new_password: str, *,
+                        keep_session: int | None = None) -> None:
+        """The user's own change: the current password is required. Every other session of theirs ends (the one
+        making the change, `keep_session`, stays)."""
         with self.sessions() as session:
             user = _user(session, username)
             username, current_hash = user.username, user.password_hash
@@ -423,7 +392,9 @@ class Accounts:
             raise InvalidInput("The new password is the same as the current one.")
         password_hash = hash_password(new)
         with self.sessions.begin() as session:
-            _user(session, username).password_hash = password_hash
+            user = _user(session, username)
+            user.password_hash = password_hash
+            end_sessions(session, user.id, keep=keep_session)
 
     def update_profile(self, username: str, *, name: str, email: str) -> Account:
         email = check_email(email)
@@ -447,6 +418,8 @@ class Accounts:
                 if admins == [user]:
                     raise PermissionDenied("This is the only administrator: make someone else admin first.")
             user.enabled = enabled
+            if not enabled:
+                end_sessions(session, user.id)
 
     def set_roles(self, username: str, roles: Iterable[str], *, acting: str | None = None) -> None:
         chosen = check_roles(roles)
@@ -475,8 +448,23 @@ class Accounts:
             if losing_admin and _enabled_admins(session) == [user]:
                 raise PermissionDenied("This is the only administrator: make someone else admin first.")
             user.enabled, user.roles, user.daily_quota = enabled, chosen, daily_quota
+            if not enabled:
+                end_sessions(session, user.id)
             session.flush()
             return _account(user)
+
+    def delete(self, username: str, *, acting: str | None = None) -> None:
+        """Remove an account with its generations and sessions. A new account under the same name is a new user
+        (a new id): it inherits no session, image or setting of the old one."""
+        with self.sessions.begin() as session:
+            user = _user(session, username)
+            if acting and normalise_username(acting) == user.username:
+                raise PermissionDenied("You cannot delete your own account.")
+            if _enabled_admins(session) == [user]:
+                raise PermissionDenied("This is the only administrator: make someone else admin first.")
+            end_sessions(session, user.id)
+            # The database cascades to the generations (an ORM delete would try to orphan them instead).
+            session.execute(delete(User).where(User.id == user.id))
 
     def set_daily_quota(self, username: str, quota: int | None) -> None:
         """Generations per UTC day for this user; None follows the default."""

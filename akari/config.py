@@ -54,6 +54,8 @@ class Settings:
     upload_retry_seconds: float = 30.0
     default_daily_quota: int = 200
     cookie_key: str | None = field(default=None, repr=False)
+    # -- security
+    behind_tls: bool = False  # browsers reach the app over HTTPS: the sign-in cookie is marked Secure
 
     @property
     def images_dir(self) -> Path:
@@ -238,4 +240,5 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         upload_retry_seconds=_float("AKARI_UPLOAD_RETRY_SECONDS", 30.0, overrides, env),
         default_daily_quota=_int("AKARI_DAILY_QUOTA", 200, overrides, env),
         cookie_key=_get("AKARI_COOKIE_KEY", overrides, env),
+        behind_tls=_bool("AKARI_BEHIND_TLS", False, overrides, env),
     )

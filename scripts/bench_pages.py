@@ -63,6 +63,7 @@ def measure(repeat: int) -> dict[str, float]:
     from akari.gallery import Gallery, GalleryQuery
     from akari.studio import Studio
     from akari.usage import Usage, UsageFilter
+    from tests.ui_fixtures import seed_session
 
     studio = Studio.open()
     studio.accounts.set_password(MEMBER, PASSWORD)  # demo users have no password until given one
@@ -95,8 +96,7 @@ def measure(repeat: int) -> dict[str, float]:
         PagesManager.uses_pages_directory = None
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
         at.secrets["cookie_key"] = "bench-cookie-key-" + "x" * 32
-        at.session_state["authentication_status"] = True
-        at.session_state["username"] = username
+        seed_session(at, username)
         at.run()  # the first run imports and opens the studio: not timed
         at.switch_page(f"pages/{file}")
         for key, value in state.items():

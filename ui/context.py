@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from akari import runtime
@@ -12,8 +14,12 @@ from ui.text import plain
 
 def load_secrets() -> None:
     """Reading secrets.toml copies its root-level strings (CLOUDFLARE_ID, CLOUDINARY_URL...) into the environment,
-    where the settings look; do it before the settings are read. No file is fine."""
-    st.secrets.load_if_toml_exists()
+    where the settings look; do it before the settings are read. No file is fine. Its `cookie_key` becomes
+    AKARI_COOKIE_KEY unless that is set."""
+    if st.secrets.load_if_toml_exists():
+        key = st.secrets.get("cookie_key")
+        if key and not os.environ.get("AKARI_COOKIE_KEY"):
+            os.environ["AKARI_COOKIE_KEY"] = str(key)
 
 
 def get_studio() -> Studio:

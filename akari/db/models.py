@@ -208,3 +208,24 @@ class UsageDelta(Base):
     generations: Mapped[int] = mapped_column(Integer)
     neurons: Mapped[float] = mapped_column(Float)
     time_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class SignInSession(Base):
+    """A browser signed in as a user: the cookie holds a random token, the row only its hash; ending it is deleting it.
+
+    A new sign-in starts with a one-time ticket (hashed too) that the browser trades once for its HttpOnly cookie.
+    """
+
+    __tablename__ = "signin_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    ticket_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    ticket_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    user_agent: Mapped[str] = mapped_column(String(256), default="")
+
+    __table_args__ = (Index("ix_signin_sessions_user", "user_id"),)

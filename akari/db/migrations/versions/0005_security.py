@@ -1,0 +1,37 @@
+"""Security: revocable sign-in sessions (hashed tokens and one-time tickets).
+
+Revision ID: 0005
+Revises: 0003
+Create Date: 2026-11-30
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "signin_sessions",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=True, unique=True),
+        sa.Column("ticket_hash", sa.String(64), nullable=True, unique=True),
+        sa.Column("ticket_expires_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.Column("user_agent", sa.String(256), nullable=False, server_default=""),
+    )
+    op.create_index("ix_signin_sessions_user", "signin_sessions", ["user_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_signin_sessions_user", table_name="signin_sessions")
+    op.drop_table("signin_sessions")
