@@ -466,6 +466,10 @@ class Accounts:
             # The database cascades to the generations (an ORM delete would try to orphan them instead).
             session.execute(delete(User).where(User.id == user.id))
 
+    def sign_out_everywhere(self, username: str) -> None:
+        with self.sessions.begin() as session:
+            end_sessions(session, _user(session, username).id)
+
     def set_daily_quota(self, username: str, quota: int | None) -> None:
         """Generations per UTC day for this user; None follows the default."""
         check_quota(quota)

@@ -270,7 +270,7 @@ def test_the_account_page_changes_the_password_only_with_the_current_one(account
     change(PASSWORD, "a brand new passphrase", "a different one")
     assert _texts(at.error) == ["The two new passwords differ."]
     change(PASSWORD, "a brand new passphrase")
-    assert _texts(at.success) == ["Your password is changed."]
+    assert _texts(at.success) == ["Your password is changed. Every other browser is signed out."]
     with accounts.sessions() as session:
         stored = session.scalar(select(User.password_hash).where(User.username == "alice"))
     assert password_matches("a brand new passphrase", stored) and not password_matches(PASSWORD, stored)

@@ -12,6 +12,7 @@ from akari.errors import AkariError
 from akari.preferences import REGISTRATION_MODES
 from akari.roles import ADMIN, MEMBER
 from ui.context import get_studio
+from ui.sessions_view import admin_sign_out
 from ui.text import plain
 
 log = logging.getLogger("akari.ui")
@@ -146,7 +147,9 @@ def manage_user(accounts: list[Account], acting: CurrentUser) -> None:
         except AkariError as exc:
             st.error(plain(exc.message))
         else:
-            _done(f"The password of {username} is reset; any sign-in pause on it is lifted.")
+            _done(f"The password of {username} is reset and they are signed out everywhere; any sign-in pause on it "
+                  "is lifted.")
+    admin_sign_out(username, account.id)
 
 
 def signup_form() -> None:
