@@ -20,6 +20,7 @@ from akari import preferences
 from akari.config import Settings
 from akari.db.models import LoginFailure, SignInSession, User, utcnow
 from akari.errors import AuthError, ConfigError, InvalidInput, NotFound, PermissionDenied
+from akari.inputs import check_field, has_control_characters
 from akari.quota import check_quota
 from akari.roles import ADMIN, MEMBER, ROLES, is_admin, role_label
 
@@ -39,6 +40,7 @@ DEFAULT_BCRYPT_ROUNDS = 12
 _EMAIL = re.compile(r"[a-z0-9._%+-]{1,64}@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,63}")
 _DOMAIN = re.compile(r"@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,63}")
 MAX_NAME_CHARS = 128
+MAX_USERNAME_FIELD_CHARS = 64
 
 # 5 failures within 15 minutes pause that username for 15 minutes. Attempts during a pause are refused before the
 # password is looked at and are not counted, so a pause always ends: nobody can be locked out for ever.
@@ -109,6 +111,11 @@ def normalise_username(raw: str) -> str:
     return raw.strip().lower()
 
 
+def sign_in_username(raw: object) -> str:
+    """A username as typed into a sign-in form, normalised; control characters are refused in words."""
+    return normalise_username(check_field(raw, "username", MAX_USERNAME_FIELD_CHARS))
+
+
 def username_problem(username: str) -> str | None:
     """Why this (normalised) username cannot be used, or None."""
     if not _USERNAME.fullmatch(username):
@@ -119,7 +126,7 @@ def username_problem(username: str) -> str | None:
 
 
 def check_username(raw: str) -> str:
-    username = normalise_username(raw)
+    username = sign_in_username(raw)
     problem = username_problem(username)
     if problem:
         raise InvalidInput(problem)
@@ -129,6 +136,8 @@ def check_username(raw: str) -> str:
 def password_problems(password: str, username: str = "") -> list[str]:
     """Every rule the (stripped) password breaks, in words; empty when it is fine."""
     problems = []
+    if has_control_characters(password):
+        problems.append("The password must not contain control characters (such as NUL).")
     if len(password) < MIN_PASSWORD_CHARS:
         problems.append(f"The password must be at least {MIN_PASSWORD_CHARS} characters long.")
     if len(password.encode()) > MAX_PASSWORD_BYTES:
@@ -150,7 +159,7 @@ def check_password(raw: str, username: str = "") -> str:
 
 
 def check_email(raw: str, *, required: bool = False) -> str:
-    email = raw.strip().lower()
+    email = check_field(raw, "email address", 320).strip().lower()
     if not email:
         if required:
             raise InvalidInput("Enter an email address.")
@@ -161,7 +170,7 @@ def check_email(raw: str, *, required: bool = False) -> str:
 
 
 def check_name(raw: str, fallback: str) -> str:
-    name = " ".join(raw.split())
+    name = " ".join(check_field(raw, "name", 4 * MAX_NAME_CHARS).split())
     if len(name) > MAX_NAME_CHARS:
         raise InvalidInput(f"The name must be at most {MAX_NAME_CHARS} characters.")
     if any(unicodedata.category(ch).startswith("C") for ch in name):
@@ -274,7 +283,7 @@ def _registration(session: Session) -> Registration:
 
 
 def _throttle_key(username: str) -> str:
-    return normalise_username(username)[:64]
+    return sign_in_username(username)
 
 
 class Accounts:
@@ -302,8 +311,10 @@ class Accounts:
     def authenticate(self, username: str, password: str) -> CurrentUser | None:
         """The user if the password is theirs and they may sign in, else None. An unknown username costs the same
         bcrypt time as a known one, so the answer's speed does not tell which usernames exist."""
+        username = sign_in_username(username)
+        check_field(password, "password")
         with self.sessions() as session:
-            user = session.scalar(select(User).where(User.username == normalise_username(username), may_sign_in()))
+            user = session.scalar(select(User).where(User.username == username, may_sign_in()))
             found = (current_of(user), user.password_hash) if user else None
         if found is None:
             password_matches(password.strip(), _dummy_hash())

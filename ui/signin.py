@@ -18,6 +18,7 @@ from akari import accounts as rules
 from akari import runtime
 from akari.accounts import Accounts, CurrentUser
 from akari.errors import AkariError
+from akari.inputs import check_field
 from akari.roles import MEMBER
 from akari.studio import Studio
 from akari.web.signin import COOKIE_NAME, SESSION_ROUTE, SIGNOUT_ROUTE
@@ -56,13 +57,32 @@ _FLASH = "_akari_flash"  # (kind, message) shown once on the next sign-in screen
 _PREFILL_USERNAME = "_akari_prefill_username"  # a username just created, for the next sign-in form
 
 
+def _field_in_words(value: str, label: str) -> None:
+    """The core's rule for control characters, raised the way the library's form reports a problem."""
+    try:
+        check_field(value, label)
+    except AkariError as exc:
+        raise RegisterError(exc.message) from None
+
+
 class AkariValidator(stauth.Validator):
-    """The library's checks, with Akari's rules: passphrases allowed, usernames as everywhere else in the app."""
+    """The library's checks, with Akari's rules: passphrases allowed, usernames as everywhere else in the app, and
+    control characters refused in words (the library would only say "not valid")."""
 
     def validate_username(self, username: str) -> bool:
+        _field_in_words(username, "username")
         return rules.username_problem(username) is None
 
+    def validate_email(self, email: str) -> bool:
+        _field_in_words(email, "email address")
+        try:
+            rules.check_email(email, required=True)
+        except AkariError:
+            return False
+        return True
+
     def validate_password(self, password: str) -> bool:
+        _field_in_words(password, "password")
         return not rules.password_problems(password)
 
     def diagnose_password(self, password: str) -> str:
@@ -70,6 +90,7 @@ class AkariValidator(stauth.Validator):
 
     def validate_name(self, name: str) -> bool:
         # Called for the first and the last name; the last is optional, an empty name falls back to the username.
+        _field_in_words(name, "name")
         try:
             rules.check_name(name, "")
         except AkariError:
@@ -191,7 +212,12 @@ def _sign_in_form(studio: Studio) -> None:
 
 def _sign_in(studio: Studio, raw_username: str, password: str) -> None:
     accounts = studio.accounts
-    username = rules.normalise_username(raw_username)
+    try:
+        username = rules.sign_in_username(raw_username)
+        check_field(password, "password")
+    except AkariError as exc:
+        st.error(plain(exc.message))
+        return
     if not username or not password:
         st.error("Enter your username and your password.")
         return
