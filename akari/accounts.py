@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import bcrypt
-from sqlalchemy import ColumnElement, delete, exists, select
+from sqlalchemy import ColumnElement, delete, exists, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from akari import preferences
@@ -44,9 +45,14 @@ MAX_USERNAME_FIELD_CHARS = 64
 
 # 5 failures within 15 minutes pause that username for 15 minutes. Attempts during a pause are refused before the
 # password is looked at and are not counted, so a pause always ends: nobody can be locked out for ever.
+# The count is per username *and client* (the visitor's address), so a stranger pausing a username from their
+# machine does not pause its owner on theirs; a higher cap per username over all clients bounds a guesser who
+# spreads over many addresses. An attempt is counted from the moment it is reserved, before its password is checked.
 LOGIN_FAILURE_LIMIT = 5
+LOGIN_FAILURE_LIMIT_ALL_CLIENTS = 50
 LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_PAUSE = timedelta(minutes=15)
+MAX_CLIENT_CHARS = 64
 
 COOKIE_KEY_FILE = "cookie_key"
 MIN_COOKIE_KEY_CHARS = 32
@@ -356,8 +362,9 @@ class Accounts:
         email: str = "",
         roles: Iterable[str] = (MEMBER,),
         daily_quota: int | None = None,
+        first_admin: bool = False,
     ) -> Account:
-        """An account made by an admin (admin page or command line)."""
+        """An account made by an admin (admin page or command line), or the first administrator."""
         username = check_username(username)
         password = check_password(password, username)
         email = check_email(email)
@@ -366,6 +373,11 @@ class Accounts:
         check_quota(daily_quota)
         password_hash = hash_password(password)  # outside the transaction: bcrypt is slow on purpose
         with self.sessions.begin() as session:
+            if first_admin:
+                # Checked and created under one lock: eight forms submitted at once make one administrator.
+                serialise(session, "first-admin")
+                if session.scalar(select(exists().where(may_sign_in()))):
+                    raise AuthError("The administrator account already exists. Sign in instead.")
             _ensure_free(session, username, email)
             user = User(username=username, name=account_name, email=email, password_hash=password_hash,
                         roles=chosen_roles, enabled=True, daily_quota=daily_quota)
@@ -375,9 +387,9 @@ class Accounts:
 
     def create_first_admin(self, username: str, password: str, *, name: str = "", email: str = "") -> Account:
         """The administrator made on the first visit; refused once anyone can sign in."""
-        if not self.is_first_run():
+        if not self.is_first_run():  # the cheap answer; the binding check is inside create_user's transaction
             raise AuthError("The administrator account already exists. Sign in instead.")
-        return self.create_user(username, password, name=name, email=email, roles=(ADMIN,))
+        return self.create_user(username, password, name=name, email=email, roles=(ADMIN,), first_admin=True)
 
     def set_password(self, username: str, new_password: str) -> None:
         """An admin's reset: no old password needed. It also lifts any sign-in pause for that user."""
@@ -503,34 +515,102 @@ class Accounts:
             preferences.put(session, "registration_allowlist", entries)
         return Registration(mode, tuple(entries))
 
-    # -- login throttling --------------------------------------------------------------------------------------------
-    def login_pause(self, username: str, now: datetime | None = None) -> timedelta | None:
-        """How long this username must still wait before another attempt, or None."""
-        now = now or utcnow()
-        with self.sessions() as session:
-            times = session.scalars(
-                select(LoginFailure.at)
-                .where(LoginFailure.username == _throttle_key(username))
-                .order_by(LoginFailure.at.desc())
-                .limit(LOGIN_FAILURE_LIMIT)
-            ).all()
-        if len(times) < LOGIN_FAILURE_LIMIT or times[0] - times[-1] > LOGIN_WINDOW:
-            return None
-        remaining = times[0] + LOGIN_PAUSE - now
-        return remaining if remaining > timedelta(0) else None
+    # -- signing in and throttling ----------------------------------------------------------------------------------
+    def sign_in(self, username: str, password: str, client: str = "", now: datetime | None = None) -> CurrentUser:
+        """The user whose password this is, or AuthError with the sentence to show.
 
-    def record_login_failure(self, username: str, now: datetime | None = None) -> timedelta | None:
+        The attempt is reserved in the database first, serialised per username, and counted while its password is
+        being checked: a burst of parallel guesses, in any number of processes, checks at most the limit.
+        """
+        username = sign_in_username(username)
+        check_field(password, "password")
+        if not username or not password:
+            raise InvalidInput("Enter your username and your password.")
+        client = (client or "")[:MAX_CLIENT_CHARS]
+        attempt = self._reserve_attempt(username, client, now or utcnow())
+        user = None
+        try:
+            user = self.authenticate(username, password)
+        finally:
+            self._settle_attempt(attempt, username, client, succeeded=user is not None)
+        if user is None:
+            pause = self.login_pause(username, client=client)
+            message = "Wrong username or password."
+            if pause:
+                message += f" Sign-in for this username is paused for {pause_minutes(pause)} minutes."
+            raise AuthError(message)
+        return user
+
+    def _reserve_attempt(self, username: str, client: str, now: datetime) -> int:
+        with self.sessions.begin() as session:
+            serialise(session, f"sign-in:{username}")
+            # Rows older than a window plus a pause can no longer start or extend one.
+            session.execute(delete(LoginFailure).where(LoginFailure.at < now - LOGIN_WINDOW - LOGIN_PAUSE))
+            pause = _pause_now(session, username, client, now)
+            if pause:
+                # Refused before the password is looked at, and not counted: the pause cannot be stretched.
+                raise AuthError(f"Too many failed sign-ins for this username. Try again in {pause_minutes(pause)} "
+                                "minutes.")
+            attempt = LoginFailure(username=username, client=client, at=now, in_flight=True)
+            session.add(attempt)
+            session.flush()
+            return attempt.id
+
+    def _settle_attempt(self, attempt: int, username: str, client: str, *, succeeded: bool) -> None:
+        with self.sessions.begin() as session:
+            if succeeded:  # a success forgets this client's failures for the username
+                session.execute(delete(LoginFailure).where(LoginFailure.username == username,
+                                                           LoginFailure.client == client))
+            else:
+                session.execute(update(LoginFailure).where(LoginFailure.id == attempt).values(in_flight=False))
+
+    def login_pause(self, username: str, now: datetime | None = None, client: str = "") -> timedelta | None:
+        """How long this username must still wait (from this client) before another attempt, or None."""
+        with self.sessions() as session:
+            return _pause_now(session, _throttle_key(username), client[:MAX_CLIENT_CHARS], now or utcnow())
+
+    def record_login_failure(self, username: str, now: datetime | None = None, client: str = "") -> timedelta | None:
         """Count a failed attempt (and forget old ones). Returns the pause it started, if any."""
         now = now or utcnow()
         with self.sessions.begin() as session:
-            # Rows older than a window plus a pause can no longer start or extend one.
             session.execute(delete(LoginFailure).where(LoginFailure.at < now - LOGIN_WINDOW - LOGIN_PAUSE))
-            session.add(LoginFailure(username=_throttle_key(username), at=now))
-        return self.login_pause(username, now)
+            session.add(LoginFailure(username=_throttle_key(username), client=client, at=now, in_flight=False))
+        return self.login_pause(username, now, client)
 
     def clear_login_failures(self, username: str) -> None:
         with self.sessions.begin() as session:
             session.execute(delete(LoginFailure).where(LoginFailure.username == _throttle_key(username)))
+
+
+def pause_minutes(pause: timedelta) -> int:
+    return max(1, math.ceil(pause.total_seconds() / 60))
+
+
+def serialise(session: Session, name: str) -> None:
+    """Make this write transaction the only one holding `name` until it ends. SQLite: every write transaction
+    already holds the database's write lock from BEGIN IMMEDIATE. PostgreSQL: a transaction-scoped advisory lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
+
+def _pause(times: Sequence[datetime], limit: int, now: datetime) -> timedelta | None:
+    if len(times) < limit or times[0] - times[-1] > LOGIN_WINDOW:
+        return None
+    remaining = times[0] + LOGIN_PAUSE - now
+    return remaining if remaining > timedelta(0) else None
+
+
+def _pause_now(session: Session, username: str, client: str, now: datetime) -> timedelta | None:
+    """The pause in force for a username from a client: its own failures, or everyone's past the higher cap."""
+    mine = session.scalars(
+        select(LoginFailure.at).where(LoginFailure.username == username, LoginFailure.client == client)
+        .order_by(LoginFailure.at.desc()).limit(LOGIN_FAILURE_LIMIT)
+    ).all()
+    everyone = session.scalars(
+        select(LoginFailure.at).where(LoginFailure.username == username)
+        .order_by(LoginFailure.at.desc()).limit(LOGIN_FAILURE_LIMIT_ALL_CLIENTS)
+    ).all()
+    return _pause(mine, LOGIN_FAILURE_LIMIT, now) or _pause(everyone, LOGIN_FAILURE_LIMIT_ALL_CLIENTS, now)
 
 
 # -- the cookie key --------------------------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ def test_five_failures_pause_that_username_and_the_pause_is_not_stretched(accoun
     assert _texts(at.error) == ["Wrong username or password. Sign-in for this username is paused for 15 minutes."]
     sign_in(at, "alice", PASSWORD)  # even the right password waits
     assert not signed_in(at)
-    assert at.error[0].value.startswith("Too many failed sign-ins for this username. Try again in")
+    assert _texts(at.error)[0].startswith("Too many failed sign-ins for this username. Try again in")
     with accounts.sessions() as session:
         assert session.scalar(select(func.count(LoginFailure.id))) == 5  # attempts during the pause are not counted
     sign_in(at, "bob")  # other usernames are not affected

@@ -156,15 +156,18 @@ class Instance(Base):
 
 
 class LoginFailure(Base):
-    """One failed sign-in; counted over a time window for throttling."""
+    """One sign-in attempt being checked, or one that failed; counted over a time window for throttling."""
 
     __tablename__ = "login_failures"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    client: Mapped[str] = mapped_column(String(64), default="")  # the visitor's address, as the server saw it
+    in_flight: Mapped[bool] = mapped_column(Boolean, default=False)  # reserved, its password still being checked
 
-    __table_args__ = (Index("ix_login_failures_username_at", "username", "at"),)
+    __table_args__ = (Index("ix_login_failures_username_at", "username", "at"),
+                      Index("ix_login_failures_username_client_at", "username", "client", "at"))
 
 
 class Preference(Base):

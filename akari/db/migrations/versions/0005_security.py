@@ -1,4 +1,5 @@
-"""Security: revocable sign-in sessions (hashed tokens and one-time tickets).
+"""Security: revocable sign-in sessions (hashed tokens and one-time tickets); sign-in attempts per client, reserved
+before their password is checked.
 
 Revision ID: 0005
 Revises: 0003
@@ -30,8 +31,16 @@ def upgrade() -> None:
         sa.Column("user_agent", sa.String(256), nullable=False, server_default=""),
     )
     op.create_index("ix_signin_sessions_user", "signin_sessions", ["user_id"])
+    with op.batch_alter_table("login_failures") as batch:
+        batch.add_column(sa.Column("client", sa.String(64), nullable=False, server_default=""))
+        batch.add_column(sa.Column("in_flight", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.create_index("ix_login_failures_username_client_at", "login_failures", ["username", "client", "at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_login_failures_username_client_at", table_name="login_failures")
+    with op.batch_alter_table("login_failures") as batch:
+        batch.drop_column("in_flight")
+        batch.drop_column("client")
     op.drop_index("ix_signin_sessions_user", table_name="signin_sessions")
     op.drop_table("signin_sessions")
