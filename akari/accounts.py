@@ -558,9 +558,10 @@ class Accounts:
 
     def _settle_attempt(self, attempt: int, username: str, client: str, *, succeeded: bool) -> None:
         with self.sessions.begin() as session:
-            if succeeded:  # a success forgets this client's failures for the username
-                session.execute(delete(LoginFailure).where(LoginFailure.username == username,
-                                                           LoginFailure.client == client))
+            if succeeded:  # a success forgets this client's settled failures; attempts still in flight stay counted
+                session.execute(delete(LoginFailure).where(
+                    LoginFailure.username == username, LoginFailure.client == client,
+                    (LoginFailure.id == attempt) | LoginFailure.in_flight.is_(False)))
             else:
                 session.execute(update(LoginFailure).where(LoginFailure.id == attempt).values(in_flight=False))
 
