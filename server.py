@@ -12,12 +12,14 @@ from contextlib import asynccontextmanager, suppress
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 
 from akari import runtime
 from akari.db.transactions import translated
 from akari.errors import AkariError
 from akari.gallery import Viewer
+from akari.web.headers import SecurityHeaders
 from akari.web.images import image_routes
 from akari.web.signin import session_routes
 from ui.context import load_secrets
@@ -58,4 +60,4 @@ def on_script_error(exc: Exception) -> bool:
 
 
 app = st.App("app.py", routes=[*image_routes(viewer_from_request), *session_routes()], lifespan=lifespan,
-             on_script_error=on_script_error)
+             middleware=[Middleware(SecurityHeaders, viewer_of=viewer_from_request)], on_script_error=on_script_error)

@@ -56,6 +56,7 @@ MAX_CLIENT_CHARS = 64
 
 COOKIE_KEY_FILE = "cookie_key"
 MIN_COOKIE_KEY_CHARS = 32
+MIN_COOKIE_KEY_DISTINCT_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -620,14 +621,29 @@ def cookie_key(settings: Settings, configured: str | None = None) -> str:
     once under the data dir. Never a well-known default: anyone knowing the key can forge a cookie for any user."""
     key = (configured or "").strip() or (settings.cookie_key or "").strip()
     if key:
-        if len(key) < MIN_COOKIE_KEY_CHARS:
+        problem = cookie_key_problem(key)
+        if problem:
             raise ConfigError(
-                f"The cookie key (cookie_key in .streamlit/secrets.toml or AKARI_COOKIE_KEY) must be at least "
-                f"{MIN_COOKIE_KEY_CHARS} characters of random text. Make one with: "
-                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                f"The cookie key (cookie_key in .streamlit/secrets.toml or AKARI_COOKIE_KEY) {problem}. It must be "
+                f"at least {MIN_COOKIE_KEY_CHARS} characters of random text. Make one with: "
+                f'python -c "import secrets; print(secrets.token_urlsafe(48))"',
+                detail=f"weak cookie key: {problem}",
             )
         return key
     return _key_file(settings.data_dir / COOKIE_KEY_FILE)
+
+
+def cookie_key_problem(key: str) -> str | None:
+    """Why a configured key is too weak to sign anyone in with, or None. Random text of this length has dozens of
+    distinct characters and no repeated block; "a" * 32 or "some_key" * 4 have neither."""
+    if len(key) < MIN_COOKIE_KEY_CHARS:
+        return f"is only {len(key)} characters long"
+    if len(set(key)) < MIN_COOKIE_KEY_DISTINCT_CHARS:
+        return f"uses only {len(set(key))} different characters"
+    for size in range(1, len(key) // 2 + 1):
+        if len(key) % size == 0 and key == key[:size] * (len(key) // size):
+            return "is one short pattern repeated"
+    return None
 
 
 def _key_file(path: Path) -> str:

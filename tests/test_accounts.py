@@ -25,6 +25,7 @@ from akari.accounts import (
     check_password,
     check_username,
     cookie_key,
+    cookie_key_problem,
     parse_allowlist,
     password_matches,
 )
@@ -268,13 +269,32 @@ def test_a_loose_or_broken_key_file_is_fixed(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_a_configured_cookie_key_wins_and_must_be_long(tmp_path: Path) -> None:
-    settings = load_settings(env={"AKARI_COOKIE_KEY": "e" * 32}, akari_data_dir=str(tmp_path))
-    assert cookie_key(settings, "s" * 40) == "s" * 40  # secrets.toml first
-    assert cookie_key(settings) == "e" * 32  # then AKARI_COOKIE_KEY
+STRONG_KEY = "Vq3xL9pZ2mK8rT5wN1bY7cF4hJ6dS0gA_-eU"
+OTHER_STRONG_KEY = "pR7nW2qX9vB4kM1zT8yL5cH3fJ6dG0sA-_eQ"
+
+
+def test_a_configured_cookie_key_wins(tmp_path: Path) -> None:
+    settings = load_settings(env={"AKARI_COOKIE_KEY": STRONG_KEY}, akari_data_dir=str(tmp_path))
+    assert cookie_key(settings, OTHER_STRONG_KEY) == OTHER_STRONG_KEY  # secrets.toml first
+    assert cookie_key(settings) == STRONG_KEY  # then AKARI_COOKIE_KEY
     assert not (tmp_path / "cookie_key").exists()
-    with pytest.raises(ConfigError, match="at least 32 characters"):
-        cookie_key(settings, "some_key")
+
+
+@pytest.mark.parametrize(("weak", "why"), [("some_key", "only 8 characters"), ("a" * 32, "only 1 different"),
+                                           ("some_key" * 4, "only 7 different"),
+                                           ("abcdefghijklmnopq" * 2, "one short pattern repeated")])
+def test_a_weak_cookie_key_is_refused_with_the_generator_hint(tmp_path: Path, weak: str, why: str) -> None:
+    settings = load_settings(env={}, akari_data_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match=why) as refused:
+        cookie_key(settings, weak)
+    assert 'python -c "import secrets; print(secrets.token_urlsafe(48))"' in refused.value.message
+    assert weak not in refused.value.message and weak not in refused.value.log_line()
+
+
+def test_random_keys_pass_the_strength_check() -> None:
+    import secrets
+
+    assert all(cookie_key_problem(secrets.token_urlsafe(48)) is None for _ in range(200))
 
 
 def test_bcrypt_rounds_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:

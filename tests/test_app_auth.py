@@ -414,7 +414,7 @@ def test_the_guard_can_be_called_twice_in_one_run(accounts: Accounts, tmp_path: 
         "st.text(f'{first.username} {second.username}')\n"
     )
     at = AppTest.from_file(str(script), default_timeout=30)
-    at.secrets["cookie_key"] = "k" * 40
+    at.secrets["cookie_key"] = "tw1ce-K3y_Qw9Zr2Lp7Xm4Vb8Nc1Hd6Jf0Gs5Ka"
     seed_session(at, "alice")
     at.run()
     assert not at.exception and _texts(at.text) == ["alice alice"]

@@ -29,7 +29,7 @@ from ui.signin import SESSION_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"  # meets the password rule; hashed with 4 bcrypt rounds in tests
-TEST_COOKIE_KEY = "test-cookie-key-" + "x" * 32
+TEST_COOKIE_KEY = "tEsT-k3y_Qw9Zr2Lp7Xm4Vb8Nc1Hd6Jf0Gs5Ka"
 
 
 def reset_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Studio]]:
