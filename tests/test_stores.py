@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,9 +102,9 @@ def test_saved_image_keeps_what_the_service_returns(store, fake_cloudinary):
 
 def test_thumbnail_is_one_named_384_px_fill_transformation(store, fake_cloudinary):
     image = save(store)
-    url = store.display_url(image.key, "thumb", private=False)
+    url = store.display_url(image.key, "thumb", private=True)
     assert url.startswith(fake_cloudinary.base_url)
-    assert f"/image/upload/c_fill,f_auto,h_384,q_auto,w_384/v1/{image.key}" in url
+    assert re.search(rf"/image/authenticated/s--[\w-]{{8}}--/c_fill,f_auto,h_384,q_auto,w_384/v1/{image.key}$", url)
     response = requests.get(url, timeout=5)
     with Image.open(io.BytesIO(response.content)) as thumb:
         assert (thumb.format, thumb.size) == ("WEBP", (384, 384))
@@ -150,8 +151,8 @@ def test_reading_an_image_that_is_gone_is_not_found(store):
 def test_delete_destroys_the_image_and_invalidates_the_cdn(store, fake_cloudinary):
     image = save(store)
     store.delete(image.key)
-    (destroy,) = fake_cloudinary.api_requests("destroy")
-    assert destroy.fields["public_id"] == image.key
+    destroy = fake_cloudinary.api_requests("destroy")[-1]  # the asset's type is tried in turn
+    assert destroy.fields["public_id"] == image.key and destroy.fields["type"] == "authenticated"
     assert destroy.fields["invalidate"] == "1"
     assert fake_cloudinary.uploads == {}
 
@@ -405,3 +406,29 @@ def test_local_disk_errors_become_a_store_error_sentence(tmp_path):
         save(LocalStore(tmp_path / "a-file"))
     assert caught.value.reason == "store_disk"
     assert caught.value.message.startswith("The image could not be written to disk.")
+
+
+def test_a_private_image_is_served_only_through_its_signed_url(store, fake_cloudinary):
+    image = save(store)  # private
+    signed = store.display_url(image.key, "full", private=True)
+    assert requests.get(signed, timeout=5).status_code == 200
+    public = store.display_url(image.key, "full", private=False)
+    assert requests.get(public, timeout=5).status_code == 404  # not an "upload" asset
+    forged = re.sub(r"s--[\w-]{8}--", "s--AAAAAAAA--", signed)
+    assert requests.get(forged, timeout=5).status_code == 401
+
+
+def test_sharing_and_unsharing_switch_the_delivery_and_old_urls_stop_working(store, fake_cloudinary):
+    image = save(store)
+    private_url = store.display_url(image.key, "thumb", private=True)
+    store.set_private(image.key, False)  # shared
+    shared_url = store.display_url(image.key, "thumb", private=False)
+    assert requests.get(shared_url, timeout=5).status_code == 200
+    assert requests.get(private_url, timeout=5).status_code == 404
+    store.set_private(image.key, True)  # unshared: the URL copied while it was shared is refused
+    assert requests.get(shared_url, timeout=5).status_code == 404
+    assert requests.get(store.display_url(image.key, "thumb", private=True), timeout=5).status_code == 200
+    store.set_private(image.key, True)  # already private: nothing to switch, no error
+    assert store.read(image.key) == fake_cloudinary.uploads[image.key].data
+    store.delete(image.key)
+    assert image.key not in fake_cloudinary.uploads
