@@ -17,7 +17,7 @@ import bcrypt
 from sqlalchemy import ColumnElement, delete, exists, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from akari import preferences
+from akari import invitations, preferences
 from akari.config import Settings
 from akari.db.models import LoginFailure, SignInSession, User, utcnow
 from akari.errors import AuthError, ConfigError, InvalidInput, NotFound, PermissionDenied
@@ -102,11 +102,12 @@ class Registration:
     mode: str  # closed | open | allowlist
     allowlist: tuple[str, ...]  # emails (a@b.c) and domains (@b.c)
 
-    def allows(self, email: str) -> bool:
-        """Whether someone with this email may create their own account."""
+    def allows(self, email: str, *, email_verified: bool = False) -> bool:
+        """Whether someone with this email may create their own account without an invitation. An allowlist counts
+        only for a verified email: anyone can type ceo@allowed.com into a form."""
         if self.mode == "open":
             return True
-        if self.mode != "allowlist":
+        if self.mode != "allowlist" or not email_verified:
             return False
         email = email.strip().lower()
         domain = "@" + email.rpartition("@")[2]
@@ -265,11 +266,17 @@ def _user(session: Session, username: str) -> User:
     return user
 
 
+# One answer whether the username or the email is the one in use: a registration form must not tell a visitor
+# which emails have accounts here.
+NOT_FREE = ("That username or email address cannot be used for a new account. Choose another username; if you "
+            "already have an account, sign in instead.")
+
+
 def _ensure_free(session: Session, username: str, email: str) -> None:
     if session.scalar(select(exists().where(User.username == username))):
-        raise AuthError("That username is taken. Choose another.")
+        raise AuthError(NOT_FREE, detail="username taken")
     if email and session.scalar(select(exists().where(User.email == email))):
-        raise AuthError("An account already uses that email address.")
+        raise AuthError(NOT_FREE, detail="email taken")
 
 
 def end_sessions(session: Session, user_id: int, *, keep: int | None = None) -> None:
@@ -337,15 +344,19 @@ class Accounts:
             return _account(_user(session, username))
 
     # -- self-registration -------------------------------------------------------------------------------------------
-    def register(self, raw_username: str, *, name: str, email: str, password_hash: str) -> Account:
-        """A registration from the sign-in page, checked here: the mode may have changed since the form showed."""
+    def register(self, raw_username: str, *, name: str, email: str, password_hash: str,
+                 invitation: str | None = None) -> Account:
+        """A registration from the sign-in page, checked here: the mode may have changed since the form showed. With
+        an invitation, one of its uses is taken in the same transaction as the account is made."""
         username = check_username(raw_username)
         email = check_email(email, required=True)
         if not _looks_like_bcrypt(password_hash):
             raise AuthError("The password could not be saved.", detail="not a bcrypt hash")
         with self.sessions.begin() as session:
-            if not _registration(session).allows(email):
-                raise AuthError("This email address may not register here. Ask your administrator for an account.")
+            if invitation:
+                invitations.take(session, invitation, email)
+            elif not _registration(session).allows(email):
+                raise AuthError("Registration here needs an invitation. Ask your administrator for one.")
             _ensure_free(session, username, email)
             user = User(username=username, name=check_name(name, username), email=email,
                         password_hash=password_hash, roles=[MEMBER], enabled=True)

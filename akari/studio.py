@@ -17,6 +17,7 @@ from akari.db.models import User
 from akari.generation import GenerationService, RetryReport
 from akari.generators import ImageGenerator, make_generator
 from akari.images import Images
+from akari.invitations import Invitations
 from akari.queue import LiveInstance
 from akari.quota import Quotas
 from akari.signins import SignIns
@@ -44,6 +45,7 @@ class Studio:
         self.images = Images(stores, self.spool)
         self.accounts = Accounts(self.sessions)
         self.signins = SignIns(self.sessions, cookie_key(settings))
+        self.invitations = Invitations(self.sessions)
         self.quotas = Quotas(self.sessions, settings.default_daily_quota)
         self.generations = GenerationService(
             self.sessions, generator, stores, self.spool, self.quotas, deadline_s=settings.generation_deadline,

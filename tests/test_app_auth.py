@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from akari.accounts import Accounts, password_matches
 from akari.db.models import LoginFailure, User
+from akari.invitations import Invitations
 from akari.quota import Quotas
 from akari.roles import ADMIN, MEMBER
 from tests.ui_fixtures import (
@@ -244,14 +245,30 @@ def test_open_registration_creates_a_member_who_can_sign_in(accounts: Accounts) 
     assert signed_in(at)
 
 
-def test_invited_registration_refuses_other_addresses(accounts: Accounts) -> None:
+def test_an_allowlisted_domain_alone_offers_no_registration(accounts: Accounts) -> None:
     add_user(accounts, "root", admin=True)
-    accounts.set_registration("allowlist", ["@example.org"])
+    accounts.set_registration("allowlist", ["@allowed.com"])
     at = app("pages/account.py").run()
-    _register(at, username="eve", email="eve@example.com")
-    assert "may not register" in at.error[0].value and accounts.current_user("eve") is None
+    assert not at.tabs and not [b for b in at.button if b.label == "Create my account"]
+
+
+def test_an_invitation_link_for_one_email_registers_that_email_once(accounts: Accounts) -> None:
+    root = add_user(accounts, "root", admin=True)
+    invitations = Invitations(accounts.sessions)
+    _, token = invitations.create(root.id, email="ana@example.org")
+    at = app("pages/account.py")
+    at.query_params["invite"] = token
+    at.run()
+    assert any("You were invited as ana@example.org" in c.value.replace("\\", "") for c in at.caption)
+    _register(at, username="eve", email="eve@example.org")
+    assert "for another email address" in at.error[0].value and accounts.current_user("eve") is None
     _register(at, username="ana", email="ana@example.org")
     assert accounts.current_user("ana") is not None
+    again = app("pages/account.py")
+    again.query_params["invite"] = token
+    again.run()
+    assert "used up, expired or was withdrawn" in again.warning[0].value.replace("\\", "")
+    assert not [b for b in again.button if b.label == "Create my account"]
 
 
 # -- the account page ------------------------------------------------------------------------------------------------

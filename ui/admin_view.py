@@ -12,6 +12,7 @@ from akari.errors import AkariError
 from akari.preferences import REGISTRATION_MODES
 from akari.roles import ADMIN, MEMBER
 from ui.context import get_studio
+from ui.invitations_view import invitations_section
 from ui.sessions_view import admin_sign_out
 from ui.text import plain
 
@@ -22,7 +23,7 @@ FAILURES_SHOWN = 50
 MODE_LABELS = {
     "closed": "Closed: only administrators create accounts",
     "open": "Open: anyone who can reach the app may sign up",
-    "allowlist": "Invited: only the emails and @domains listed below",
+    "allowlist": "Listed emails and @domains, once email verification is set up (until then: invitations only)",
 }
 
 
@@ -45,6 +46,7 @@ def page(user: CurrentUser) -> None:
         manage_user(accounts, user)
     with signup:
         signup_form()
+        invitations_section(user)
     with backends:
         backend_health()
         pending_uploads()

@@ -13,10 +13,11 @@ from starlette.requests import Request
 from streamlit_authenticator.utilities import RegisterError
 
 from akari import accounts as rules
-from akari import runtime
+from akari import invitations, runtime
 from akari.accounts import Accounts, CurrentUser
 from akari.errors import AkariError
 from akari.inputs import check_field
+from akari.invitations import Invitation
 from akari.roles import MEMBER
 from akari.studio import Studio
 from akari.web.signin import COOKIE_NAME, SESSION_ROUTE, SIGNOUT_ROUTE
@@ -48,6 +49,7 @@ REGISTER_FIELDS = {
     "Register": "Create my account",
 }
 
+INVITE_PARAM = "invite"  # ?invite=TOKEN: an administrator's invitation link
 SESSION_ID = "_akari_session_id"  # this tab's sign-in session (server-side state: the browser never sees it)
 _TICKET = "_akari_cookie_ticket"  # a one-time ticket the page trades for the HttpOnly cookie, once
 _FORGET_COOKIE = "_akari_forget_cookie"  # after Log out: ask the server to clear the cookie
@@ -178,18 +180,31 @@ def sign_in_screen(studio: Studio) -> None:
     with middle:
         st.title("Akari")
         _show_flash()
-        registration = studio.accounts.registration()
-        if registration.mode == "closed":
+        invitation = _invitation(studio)
+        if studio.accounts.registration().mode != "open" and invitation is None:
             _sign_in_form(studio)
         else:
-            sign_in_tab, register_tab = st.tabs(["Sign in", "Create an account"], key="signin_tab")
+            sign_in_tab, register_tab = st.tabs(["Sign in", "Create an account"], key="signin_tab",
+                                                default="Create an account" if invitation else "Sign in")
             with sign_in_tab:
                 _sign_in_form(studio)
             with register_tab:
-                if registration.mode == "allowlist":
-                    st.caption("Registration is open to invited email addresses and domains.")
-                _registration_form(studio)
+                if invitation is not None:
+                    st.caption("You were invited" + (f" as {plain(invitation.email)}" if invitation.email else "")
+                               + ": create your account below.")
+                _registration_form(studio, st.query_params.get(INVITE_PARAM) if invitation else None)
     st.stop()
+
+
+def _invitation(studio: Studio) -> Invitation | None:
+    """The invitation named in the link (?invite=...), if it can still be used; a sentence if it cannot."""
+    token = st.query_params.get(INVITE_PARAM)
+    if token is None:
+        return None
+    found = studio.invitations.find(token)
+    if found is None:
+        st.warning(invitations.UNUSABLE)
+    return found
 
 
 def _sign_in_form(studio: Studio) -> None:
@@ -257,7 +272,7 @@ def _first_run(accounts: Accounts) -> None:
     st.rerun()
 
 
-def _registration_form(studio: Studio) -> None:
+def _registration_form(studio: Studio, invitation: str | None = None) -> None:
     # The library's form is given no accounts: whether a username or email is taken is the core's question alone,
     # asked only once a form is submitted.
     credentials: dict[str, Any] = {"usernames": {}}
@@ -290,10 +305,11 @@ def _registration_form(studio: Studio) -> None:
     try:
         account = studio.accounts.register(
             username, name=f"{entry.get('first_name') or ''} {entry.get('last_name') or ''}".strip(),
-            email=entry.get("email") or "", password_hash=entry.get("password") or "")
+            email=entry.get("email") or "", password_hash=entry.get("password") or "", invitation=invitation)
     except AkariError as exc:
         st.error(plain(exc.message))
         return
+    st.query_params.pop(INVITE_PARAM, None)
     flash("success", "Your account is ready: sign in with it.")
     st.session_state[_PREFILL_USERNAME] = account.username
     st.rerun()

@@ -232,3 +232,17 @@ class SignInSession(Base):
     user_agent: Mapped[str] = mapped_column(String(256), default="")
 
     __table_args__ = (Index("ix_signin_sessions_user", "user_id"),)
+
+
+class Invitation(Base):
+    """An administrator's invitation to register: a hashed token, for one email or for N uses, until it expires."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254), default="")  # "" = anyone with the link
+    uses_left: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,5 +1,5 @@
 """Security: revocable sign-in sessions (hashed tokens and one-time tickets); sign-in attempts per client, reserved
-before their password is checked.
+before their password is checked; invitations.
 
 Revision ID: 0005
 Revises: 0003
@@ -35,9 +35,20 @@ def upgrade() -> None:
         batch.add_column(sa.Column("client", sa.String(64), nullable=False, server_default=""))
         batch.add_column(sa.Column("in_flight", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_index("ix_login_failures_username_client_at", "login_failures", ["username", "client", "at"])
+    op.create_table(
+        "invitations",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("email", sa.String(254), nullable=False, server_default=""),
+        sa.Column("uses_left", sa.Integer(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.Column("created_by", sa.Integer(), sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("invitations")
     op.drop_index("ix_login_failures_username_client_at", table_name="login_failures")
     with op.batch_alter_table("login_failures") as batch:
         batch.drop_column("in_flight")
