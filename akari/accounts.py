@@ -24,6 +24,7 @@ from akari.errors import AuthError, ConfigError, InvalidInput, NotFound, Permiss
 from akari.inputs import check_field, has_control_characters
 from akari.quota import check_quota
 from akari.roles import ADMIN, MEMBER, ROLES, is_admin, role_label
+from akari.verification import take_code
 
 USERNAME_RULE = "3 to 32 characters: lower-case letters, digits, dot, dash or underscore"
 _USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
@@ -291,6 +292,10 @@ def _enabled_admins(session: Session) -> list[User]:
     return [u for u in session.scalars(select(User).where(may_sign_in())) if is_admin(u.roles)]
 
 
+def registration_of(session: Session) -> Registration:
+    return _registration(session)
+
+
 def _registration(session: Session) -> Registration:
     return Registration(str(preferences.get(session, "registration_mode")),
                         tuple(preferences.get(session, "registration_allowlist") or ()))
@@ -345,17 +350,25 @@ class Accounts:
 
     # -- self-registration -------------------------------------------------------------------------------------------
     def register(self, raw_username: str, *, name: str, email: str, password_hash: str,
-                 invitation: str | None = None) -> Account:
+                 invitation: str | None = None, email_code: str | None = None) -> Account:
         """A registration from the sign-in page, checked here: the mode may have changed since the form showed. With
-        an invitation, one of its uses is taken in the same transaction as the account is made."""
+        an invitation, one of its uses is taken in the same transaction as the account is made; with an emailed code
+        (domain allowlist), the code is checked, and used up, first."""
         username = check_username(raw_username)
         email = check_email(email, required=True)
         if not _looks_like_bcrypt(password_hash):
             raise AuthError("The password could not be saved.", detail="not a bcrypt hash")
+        verified = False
+        if email_code and not invitation:
+            check_field(email_code, "code", 16)
+            with self.sessions.begin() as session:  # its own transaction: a failed registration keeps the try used
+                verified = take_code(session, email, email_code)
+            if not verified:
+                raise AuthError("That code is wrong or has expired. Ask for a new one.")
         with self.sessions.begin() as session:
             if invitation:
                 invitations.take(session, invitation, email)
-            elif not _registration(session).allows(email):
+            elif not _registration(session).allows(email, email_verified=verified):
                 raise AuthError("Registration here needs an invitation. Ask your administrator for one.")
             _ensure_free(session, username, email)
             user = User(username=username, name=check_name(name, username), email=email,

@@ -31,6 +31,38 @@ class CloudinaryCredentials:
         return f"CloudinaryCredentials(cloud_name={self.cloud_name!r}, api_key={self.api_key!r}, api_secret='***')"
 
 
+SMTP_TLS_CHOICES = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: str = "starttls"  # starttls | ssl | none
+
+
+def _smtp_from(overrides: Mapping[str, object], env: Mapping[str, str]) -> SmtpSettings | None:
+    host = _get("AKARI_SMTP_HOST", overrides, env)
+    if not host:
+        return None
+    tls = (_get("AKARI_SMTP_TLS", overrides, env) or "starttls").lower()
+    if tls not in SMTP_TLS_CHOICES:
+        raise ConfigError(f"AKARI_SMTP_TLS must be one of {', '.join(SMTP_TLS_CHOICES)}, not {tls!r}.")
+    sender = _get("AKARI_SMTP_FROM", overrides, env)
+    if not sender or "@" not in sender:
+        raise ConfigError("AKARI_SMTP_FROM must be the address Akari's emails come from (it is needed with "
+                          "AKARI_SMTP_HOST).")
+    username = _get("AKARI_SMTP_USERNAME", overrides, env)
+    password = _get("AKARI_SMTP_PASSWORD", overrides, env)
+    if bool(username) != bool(password):
+        raise ConfigError("Set both AKARI_SMTP_USERNAME and AKARI_SMTP_PASSWORD, or neither.")
+    port = _int("AKARI_SMTP_PORT", 465 if tls == "ssl" else 587, overrides, env, minimum=1, maximum=65535)
+    return SmtpSettings(host, port, sender, username, password, tls)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -56,6 +88,7 @@ class Settings:
     cookie_key: str | None = field(default=None, repr=False)
     # -- security
     behind_tls: bool = False  # browsers reach the app over HTTPS: the sign-in cookie is marked Secure
+    smtp: SmtpSettings | None = None  # email verification (codes for a domain allowlist); None: no email is sent
 
     @property
     def images_dir(self) -> Path:
@@ -241,4 +274,5 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         default_daily_quota=_int("AKARI_DAILY_QUOTA", 200, overrides, env),
         cookie_key=_get("AKARI_COOKIE_KEY", overrides, env),
         behind_tls=_bool("AKARI_BEHIND_TLS", False, overrides, env),
+        smtp=_smtp_from(overrides, env),
     )

@@ -23,6 +23,7 @@ from akari.quota import Quotas
 from akari.signins import SignIns
 from akari.spool import Spool
 from akari.stores import ImageStore, Stores, make_stores
+from akari.verification import EmailVerification
 from akari.worker import WorkerPool
 
 
@@ -46,6 +47,7 @@ class Studio:
         self.accounts = Accounts(self.sessions)
         self.signins = SignIns(self.sessions, cookie_key(settings))
         self.invitations = Invitations(self.sessions)
+        self.verification = EmailVerification(self.sessions, settings.smtp)
         self.quotas = Quotas(self.sessions, settings.default_daily_quota)
         self.generations = GenerationService(
             self.sessions, generator, stores, self.spool, self.quotas, deadline_s=settings.generation_deadline,

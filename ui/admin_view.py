@@ -23,7 +23,7 @@ FAILURES_SHOWN = 50
 MODE_LABELS = {
     "closed": "Closed: only administrators create accounts",
     "open": "Open: anyone who can reach the app may sign up",
-    "allowlist": "Listed emails and @domains, once email verification is set up (until then: invitations only)",
+    "allowlist": "Listed emails and @domains, proven by a code sent by email (needs AKARI_SMTP_HOST)",
 }
 
 

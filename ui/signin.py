@@ -49,6 +49,9 @@ REGISTER_FIELDS = {
     "Register": "Create my account",
 }
 
+VERIFY_EMAIL = "register_verify_email"
+VERIFY_SEND = "register_send_code"
+VERIFY_CODE = "register_code"
 INVITE_PARAM = "invite"  # ?invite=TOKEN: an administrator's invitation link
 SESSION_ID = "_akari_session_id"  # this tab's sign-in session (server-side state: the browser never sees it)
 _TICKET = "_akari_cookie_ticket"  # a one-time ticket the page trades for the HttpOnly cookie, once
@@ -181,7 +184,10 @@ def sign_in_screen(studio: Studio) -> None:
         st.title("Akari")
         _show_flash()
         invitation = _invitation(studio)
-        if studio.accounts.registration().mode != "open" and invitation is None:
+        mode = studio.accounts.registration().mode
+        # A domain allowlist admits only addresses proven by an emailed code, so it needs SMTP settings.
+        by_code = invitation is None and mode == "allowlist" and studio.verification.available
+        if mode != "open" and invitation is None and not by_code:
             _sign_in_form(studio)
         else:
             sign_in_tab, register_tab = st.tabs(["Sign in", "Create an account"], key="signin_tab",
@@ -192,7 +198,10 @@ def sign_in_screen(studio: Studio) -> None:
                 if invitation is not None:
                     st.caption("You were invited" + (f" as {plain(invitation.email)}" if invitation.email else "")
                                + ": create your account below.")
-                _registration_form(studio, st.query_params.get(INVITE_PARAM) if invitation else None)
+                if by_code:
+                    _email_code_form(studio)
+                _registration_form(studio, st.query_params.get(INVITE_PARAM) if invitation else None,
+                                   by_code=by_code)
     st.stop()
 
 
@@ -272,7 +281,22 @@ def _first_run(accounts: Accounts) -> None:
     st.rerun()
 
 
-def _registration_form(studio: Studio, invitation: str | None = None) -> None:
+def _email_code_form(studio: Studio) -> None:
+    """Step one of a registration by domain allowlist: a code sent to the address, to type below."""
+    st.caption("Registration is open to the addresses and domains your administrator listed, once you prove the "
+               "address is yours with a code sent to it.")
+    with st.form("register_verify"):
+        email = st.text_input("Email to verify", key=VERIFY_EMAIL, max_chars=254)
+        send = st.form_submit_button("Send me a code", key=VERIFY_SEND)
+    if send:
+        try:
+            st.info(studio.verification.send_code(email))
+        except AkariError as exc:
+            st.error(plain(exc.message))
+    st.text_input("Code from the email", key=VERIFY_CODE, max_chars=6)
+
+
+def _registration_form(studio: Studio, invitation: str | None = None, *, by_code: bool = False) -> None:
     # The library's form is given no accounts: whether a username or email is taken is the core's question alone,
     # asked only once a form is submitted.
     credentials: dict[str, Any] = {"usernames": {}}
@@ -305,7 +329,8 @@ def _registration_form(studio: Studio, invitation: str | None = None) -> None:
     try:
         account = studio.accounts.register(
             username, name=f"{entry.get('first_name') or ''} {entry.get('last_name') or ''}".strip(),
-            email=entry.get("email") or "", password_hash=entry.get("password") or "", invitation=invitation)
+            email=entry.get("email") or "", password_hash=entry.get("password") or "", invitation=invitation,
+            email_code=(st.session_state.get(VERIFY_CODE) or "") if by_code else None)
     except AkariError as exc:
         st.error(plain(exc.message))
         return

@@ -1,5 +1,5 @@
 """Security: revocable sign-in sessions (hashed tokens and one-time tickets); sign-in attempts per client, reserved
-before their password is checked; invitations.
+before their password is checked; invitations; email verification codes.
 
 Revision ID: 0005
 Revises: 0003
@@ -47,7 +47,22 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "email_codes",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("email", sa.String(254), nullable=False),
+        sa.Column("salt", sa.String(32), nullable=False),
+        sa.Column("code_hash", sa.String(64), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.Column("tries", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+    )
+    op.create_index("ix_email_codes_email", "email_codes", ["email"])
+
+
 def downgrade() -> None:
+    op.drop_index("ix_email_codes_email", table_name="email_codes")
+    op.drop_table("email_codes")
     op.drop_table("invitations")
     op.drop_index("ix_login_failures_username_client_at", table_name="login_failures")
     with op.batch_alter_table("login_failures") as batch:
