@@ -60,6 +60,9 @@ class SignIns:
         now = now or utcnow()
         ticket = secrets.token_urlsafe(32)
         with self.sessions.begin() as session:
+            # The user's expired sessions go when they sign in again: the table holds live sessions, and a few more.
+            session.execute(delete(SignInSession).where(SignInSession.user_id == user_id,
+                                                        SignInSession.expires_at <= now))
             row = SignInSession(user_id=user_id, ticket_hash=self._hash(ticket),
                                 ticket_expires_at=now + TICKET_LIFETIME, created_at=now, last_seen_at=now,
                                 expires_at=now + SESSION_LIFETIME,

@@ -436,3 +436,27 @@ def test_the_guard_can_be_called_twice_in_one_run(accounts: Accounts, tmp_path: 
     at.run()
     assert not at.exception and _texts(at.text) == ["alice alice"]
     assert not at.run().exception
+
+
+# -- sessions --------------------------------------------------------------------------------------------------------
+def test_the_account_page_lists_sessions_and_signs_out_another_browser(accounts: Accounts) -> None:
+    add_user(accounts, "alice")
+    other = _sign_in_page(app("pages/account.py"), "alice")
+    mine = _sign_in_page(app("pages/account.py"), "alice")
+    assert "(this browser)" in " ".join(t.value for t in mine.text)
+    (end_other,) = [b for b in mine.button if (b.key or "").startswith("session_end_")]
+    end_other.click().run()
+    assert any("Signed out" in s.value for s in mine.success)
+    assert _keys(other.run()) == SIGN_IN_KEYS and "signed out" in other.warning[0].value
+    assert mine.run().title[0].value == "Your account"
+
+
+def test_an_admin_signs_a_user_out_everywhere(accounts: Accounts) -> None:
+    add_user(accounts, "root", admin=True)
+    add_user(accounts, "bob")
+    bob = _sign_in_page(app("pages/account.py"), "bob")
+    admin = _sign_in_page(app("pages/admin.py"), "root")
+    admin.selectbox(key="admin_user").set_value("bob").run()
+    admin.button(key="admin_signout_bob").click().run()
+    assert any("signed out everywhere" in s.value for s in admin.success)
+    assert _keys(bob.run()) == SIGN_IN_KEYS
