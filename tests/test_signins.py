@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -149,15 +150,20 @@ def routes(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Route]]:
     runtime.close_studio()
 
 
-def _post(route: Route, body: str = "", cookie: str = "") -> Response:
+def _post(route: Route, body: str = "", cookie: str = "", origin: str | None = "https://akari.test") -> Response:
     """The route's endpoint called with a real Starlette request, as the server would."""
-    scope = {"type": "http", "method": "POST", "path": route.path, "query_string": b"",
-             "headers": [(b"content-type", b"application/x-www-form-urlencoded"), (b"cookie", cookie.encode())]}
+    headers = [(b"content-type", b"application/x-www-form-urlencoded"), (b"cookie", cookie.encode()),
+               (b"host", b"akari.test")]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    scope = {"type": "http", "method": "POST", "path": route.path, "query_string": b"", "headers": headers}
 
     async def receive() -> dict:
         return {"type": "http.request", "body": body.encode(), "more_body": False}
 
-    return asyncio.run(route.endpoint(Request(scope, receive)))
+    # A thread of its own: another test in this process (the browser suite) may have an event loop running here.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, route.endpoint(Request(scope, receive))).result()
 
 
 def _set_cookie(response: Response) -> tuple[str, set[str]]:
@@ -182,3 +188,12 @@ def test_the_cookie_is_httponly_strict_and_secure_behind_tls(routes: dict[str, R
 def test_a_made_up_ticket_gets_no_cookie(routes: dict[str, Route]) -> None:
     response = _post(routes[SESSION_ROUTE], urlencode({"ticket": "x" * 43}))
     assert response.status_code == 403 and "set-cookie" not in response.headers
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", None])
+def test_a_ticket_posted_from_another_site_gets_no_cookie(routes: dict[str, Route], origin: str | None) -> None:
+    studio = runtime.open_studio()
+    started = studio.signins.start(studio.accounts.get("alice").id)
+    response = _post(routes[SESSION_ROUTE], urlencode({"ticket": started.ticket}), origin=origin)
+    assert response.status_code == 403 and "set-cookie" not in response.headers
+    assert _post(routes[SESSION_ROUTE], urlencode({"ticket": started.ticket})).status_code == 200  # still unused

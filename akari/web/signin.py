@@ -6,7 +6,7 @@ can be HttpOnly. After a sign-in the page posts a one-time ticket here and gets 
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -36,8 +36,21 @@ async def _field(request: Request, name: str) -> str:
     return values[0]
 
 
+def _same_origin(request: Request) -> bool:
+    """The page posting here must be this app's own: a form on another site could otherwise plant its owner's
+    ticket and sign a visitor in as someone else (login CSRF). Browsers send Origin with every POST."""
+    origin = request.headers.get("origin")
+    hosts = {request.headers.get("host"), request.headers.get("x-forwarded-host")} - {None}
+    return origin is not None and urlsplit(origin).netloc in hosts
+
+
+_FORBIDDEN = "Requests to this address must come from Akari's own pages."
+
+
 def session_routes() -> list[Route]:
     async def issue(request: Request) -> Response:
+        if not _same_origin(request):
+            return _no_store(PlainTextResponse(_FORBIDDEN, status_code=403))
         ticket = await _field(request, "ticket")
         try:
             studio = await run_in_threadpool(runtime.open_studio)
@@ -52,6 +65,8 @@ def session_routes() -> list[Route]:
         return response
 
     async def signout(request: Request) -> Response:
+        if not _same_origin(request):
+            return _no_store(PlainTextResponse(_FORBIDDEN, status_code=403))
         # The session was ended by the page already; this ends whatever the cookie names too, then forgets it.
         token = request.cookies.get(COOKIE_NAME)
         secure = False
