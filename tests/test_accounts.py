@@ -417,3 +417,27 @@ def test_cli_resets_a_password_and_disables_and_enables(monkeypatch, capsys) -> 
         assert password_matches("a new long passphrase", _stored_hash(accounts, "bob"))
     code, _, err = _cli(monkeypatch, capsys, "users", "reset-password", "ghost", stdin=PASSWORD + "\n")
     assert code == 1 and "No account is named 'ghost'" in err
+
+
+def test_cli_signs_out_and_deletes_accounts_and_their_sessions(monkeypatch, capsys) -> None:
+    from akari.signins import SignIns
+
+    _cli(monkeypatch, capsys, "users", "add", "root", "--admin", stdin=PASSWORD + "\n")
+    _cli(monkeypatch, capsys, "users", "add", "bob", stdin=PASSWORD + "\n")
+    for accounts in _cli_accounts():
+        signins = SignIns(accounts.sessions)
+        first = signins.start(accounts.get("bob").id).id
+    code, out, _ = _cli(monkeypatch, capsys, "users", "sign-out", "BOB")
+    assert code == 0 and "signed out everywhere" in out
+    for accounts in _cli_accounts():
+        signins = SignIns(accounts.sessions)
+        assert signins.user(first) is None
+        second = signins.start(accounts.get("bob").id).id
+    code, out, _ = _cli(monkeypatch, capsys, "users", "delete", "bob")
+    assert code == 0 and "deleted" in out
+    for accounts in _cli_accounts():
+        assert SignIns(accounts.sessions).user(second) is None
+        with pytest.raises(NotFound):
+            accounts.get("bob")
+    code, _, err = _cli(monkeypatch, capsys, "users", "delete", "root")
+    assert code == 1 and "only administrator" in err and "Traceback" not in err
