@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,9 @@ class CloudinaryCredentials:
     upload_prefix: str | None = None
     folder: str = "akari"
     delivery_base: str | None = None  # None: Cloudinary's own CDN (tests point it at a local fake)
+    # Token-based authentication (a Cloudinary add-on): private URLs then also expire.
+    auth_token_key: str | None = field(default=None, repr=False)
+    private_url_seconds: int = 3600
 
     def __repr__(self) -> str:  # never print the secret
         return f"CloudinaryCredentials(cloud_name={self.cloud_name!r}, api_key={self.api_key!r}, api_secret='***')"
@@ -146,6 +150,16 @@ def _parse_cloudinary_url(url: str) -> CloudinaryCredentials:
     )
 
 
+def _cloudinary_privacy(creds: CloudinaryCredentials, overrides: Mapping[str, object],
+                        env: Mapping[str, str]) -> CloudinaryCredentials:
+    key = _get("CLOUDINARY_AUTH_TOKEN_KEY", overrides, env)
+    if key is not None and not re.fullmatch(r"(?:[0-9a-fA-F]{2}){16,}", key):
+        raise ConfigError("CLOUDINARY_AUTH_TOKEN_KEY must be the hexadecimal key of Cloudinary's token-based "
+                          "authentication (Settings > Security).")
+    seconds = _int("AKARI_PRIVATE_URL_SECONDS", 3600, overrides, env, minimum=60, maximum=7 * 86400)
+    return replace(creds, auth_token_key=key, private_url_seconds=seconds)
+
+
 def _cloudinary_from(overrides: Mapping[str, object], env: Mapping[str, str]) -> CloudinaryCredentials | None:
     cloud = _get("CLOUDINARY_CLOUD_NAME", overrides, env)
     key = _get("CLOUDINARY_API_KEY", overrides, env)
@@ -160,12 +174,13 @@ def _cloudinary_from(overrides: Mapping[str, object], env: Mapping[str, str]) ->
                                   ("CLOUDINARY_API_SECRET", secret)) if not v]
         if missing:
             raise ConfigError(f"Cloudinary is half configured: set {', '.join(missing)} (or use CLOUDINARY_URL).")
-        return CloudinaryCredentials(cloud, key, secret, upload_prefix=prefix, folder=folder,  # type: ignore[arg-type]
-                                     delivery_base=delivery)
+        return _cloudinary_privacy(CloudinaryCredentials(cloud, key, secret, upload_prefix=prefix,  # type: ignore[arg-type]
+                                                         folder=folder, delivery_base=delivery), overrides, env)
     url = _get("CLOUDINARY_URL", overrides, env)
     if url:
         creds = _parse_cloudinary_url(url)
-        return replace(creds, upload_prefix=prefix or creds.upload_prefix, folder=folder, delivery_base=delivery)
+        return _cloudinary_privacy(replace(creds, upload_prefix=prefix or creds.upload_prefix, folder=folder,
+                                           delivery_base=delivery), overrides, env)
     return None
 
 

@@ -8,18 +8,20 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cloudinary
 import cloudinary.uploader
+import cloudinary.utils
 import pytest
 import requests
 from PIL import Image
 
 from akari.config import Settings, load_settings
-from akari.errors import NotFound, StoreError
+from akari.errors import ConfigError, NotFound, StoreError
 from akari.stores import ImageMeta, StoredImage, make_stores
-from akari.stores.cloudinary_store import CloudinaryStore
+from akari.stores.cloudinary_store import THUMBNAIL_TRANSFORMATION, CloudinaryStore
 from akari.stores.local import LocalStore
 from tests.fakes.cloudinary_server import FakeCloudinary
 
@@ -432,3 +434,31 @@ def test_sharing_and_unsharing_switch_the_delivery_and_old_urls_stop_working(sto
     assert store.read(image.key) == fake_cloudinary.uploads[image.key].data
     store.delete(image.key)
     assert image.key not in fake_cloudinary.uploads
+
+
+TOKEN_KEY = "9c1f4e2a7b3d8e6f0a5c2b9d4e7f1a3c"
+
+
+def test_with_token_authentication_private_urls_expire(tmp_path):
+    with FakeCloudinary(auth_token_key=TOKEN_KEY) as fake:
+        settings = load_settings(env={"AKARI_DATA_DIR": str(tmp_path), "AKARI_STORE": "cloudinary",
+                                      "CLOUDINARY_AUTH_TOKEN_KEY": TOKEN_KEY, "AKARI_PRIVATE_URL_SECONDS": "600",
+                                      **fake.env()})
+        store = CloudinaryStore.from_settings(settings)
+        image = save(store)
+        url = store.display_url(image.key, "thumb", private=True)
+        assert "__cld_token__=" in url and requests.get(url, timeout=5).status_code == 200
+        assert store.display_url(image.key, "thumb", private=True) == url  # stable within half the lifetime
+        stale = store._auth_token(now=time.time() - 3600)  # a link handed out an hour ago
+        expired, _ = cloudinary.utils.cloudinary_url(image.key, type="authenticated", sign_url=True,
+                                                     cloud_name=fake.cloud_name, api_secret=fake.api_secret,
+                                                     auth_token=stale, **THUMBNAIL_TRANSFORMATION)
+        expired = fake.base_url + expired.split("res.cloudinary.com", 1)[1]
+        assert requests.get(expired, timeout=5).status_code == 401
+        tampered = re.sub(r"hmac=[0-9a-f]+", "hmac=" + "0" * 64, url)
+        assert requests.get(tampered, timeout=5).status_code == 401
+
+
+def test_a_malformed_token_key_stops_start_up():
+    with pytest.raises(ConfigError, match="CLOUDINARY_AUTH_TOKEN_KEY"):
+        load_settings(env={"CLOUDINARY_URL": "cloudinary://k:s@cloud", "CLOUDINARY_AUTH_TOKEN_KEY": "not-hex"})

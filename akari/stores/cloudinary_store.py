@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -108,11 +109,21 @@ class CloudinaryStore:
         """The original, or the one named grid thumbnail (each distinct transformation counts toward the plan).
         A private image is an "authenticated" asset: its URL carries the SDK's signature, without which Cloudinary
         refuses it, and stops working the moment the image is shared or unshared (the asset changes type)."""
-        options: dict[str, Any] = THUMBNAIL_TRANSFORMATION if size == "thumb" else {}
+        options: dict[str, Any] = dict(THUMBNAIL_TRANSFORMATION) if size == "thumb" else {}
+        if private and self.credentials.auth_token_key:
+            options["auth_token"] = self._auth_token()
         url, _ = cloudinary.utils.cloudinary_url(
             key, secure=True, cloud_name=self.credentials.cloud_name, type=_delivery_type(private),
             sign_url=private, api_secret=self.credentials.api_secret if private else None, **options)
         return self._delivered(url)
+
+    def _auth_token(self, now: float | None = None) -> dict[str, Any]:
+        """A token that expires: it starts at the last half-window boundary, so a page shows the same URL (and the
+        browser reuses its cached image) for half the lifetime, and every URL works for at least half of it."""
+        lifetime = self.credentials.private_url_seconds
+        step = max(1, lifetime // 2)
+        start = int((time.time() if now is None else now) // step * step)
+        return {"key": self.credentials.auth_token_key, "start_time": start, "duration": lifetime}
 
     def _delivered(self, url: str) -> str:
         """The SDK's URL on the delivery host this account uses (CLOUDINARY_DELIVERY_BASE, else Cloudinary's)."""

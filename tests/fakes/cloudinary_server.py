@@ -6,6 +6,7 @@ import argparse
 import base64
 import binascii
 import hashlib
+import hmac
 import io
 import json
 import re
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from PIL import Image, UnidentifiedImageError
 
@@ -164,8 +165,12 @@ class FakeCloudinary:
         api_secret: str = "fake-secret-do-not-log",
         port: int = 0,
         max_image_bytes: int = MAX_IMAGE_BYTES,
+        auth_token_key: str | None = None,
     ) -> None:
         self.cloud_name = cloud_name
+        # With a key, authenticated assets need a live __cld_token__ (token-based authentication), as on an
+        # account where it is enabled; without, the URL's signature.
+        self.auth_token_key = auth_token_key
         self.api_key = api_key
         self.api_secret = api_secret
         self.max_image_bytes = max_image_bytes
@@ -437,7 +442,21 @@ class FakeCloudinary:
         digest = hashlib.sha1((to_sign + self.api_secret).encode()).digest()
         return "s--" + base64.urlsafe_b64encode(digest)[:8].decode() + "--"
 
-    def handle_delivery(self, path: str) -> _Reply:
+    def _token_valid(self, path: str, query: str) -> bool:
+        assert self.auth_token_key is not None
+        token = parse_qs(query).get("__cld_token__", [""])[0]
+        parts = dict(p.split("=", 1) for p in token.split("~") if "=" in p)
+        if not {"exp", "hmac"} <= parts.keys() or not parts["exp"].isdigit():
+            return False
+        signed = "~".join(f"{name}={parts[name]}" for name in ("ip", "st", "exp", "acl") if name in parts)
+        # The signed URL is the path with every character of Cloudinary's unsafe set %-escaped, in lower case.
+        escaped = re.sub(r'[ "#%&\'/:;<=>?@\[\\\]^`{|}~]', lambda m: "".join(f"%{b:02x}" for b in m.group(0).encode()),
+                         path)
+        to_sign = signed + f"~url={escaped}"
+        expected = hmac.new(bytes.fromhex(self.auth_token_key), to_sign.encode(), hashlib.sha256).hexdigest()
+        return secrets.compare_digest(parts["hmac"], expected) and int(parts["exp"]) > time.time()
+
+    def handle_delivery(self, path: str, query: str = "") -> _Reply:
         """GET /{cloud}/image/{upload|authenticated}/[s--sig--/][transformation/][v123/]public_id[.ext]. An
         authenticated asset is served only with a valid signature, and only under its own type."""
         match = re.match(rf"^/{re.escape(self.cloud_name)}/image/(upload|authenticated)/(.*)$", path)
@@ -452,7 +471,10 @@ class FakeCloudinary:
         if segments and re.fullmatch(r"v\d+", segments[0]):
             segments.pop(0)
         source = "/".join(segments)
-        if delivery_type == "authenticated":
+        if delivery_type == "authenticated" and self.auth_token_key is not None:
+            if not self._token_valid(path, query):
+                return _Reply(401, b"Unauthorized: missing, wrong or expired token", "text/plain")
+        elif delivery_type == "authenticated":
             expected = self._delivery_signature("/".join(p for p in (transformation, source) if p))
             if signature is None or not secrets.compare_digest(signature, expected):
                 return _Reply(401, b"Unauthorized: missing or wrong signature", "text/plain")
@@ -475,10 +497,12 @@ def _handler_for(fake: FakeCloudinary) -> type[BaseHTTPRequestHandler]:
         timeout = 10  # a silent client must not pin a handler thread at shutdown
 
         def do_GET(self) -> None:
-            path = unquote(urlsplit(self.path).path)
+            split = urlsplit(self.path)
+            path = unquote(split.path)
             request = ReceivedRequest("GET", path, headers={k.lower(): v for k, v in self.headers.items()})
             fake._record(request)
-            reply = fake.handle_api(request, []) if path.startswith("/v1_1/") else fake.handle_delivery(path)
+            reply = (fake.handle_api(request, []) if path.startswith("/v1_1/")
+                     else fake.handle_delivery(path, split.query))
             self._send(reply)
 
         def do_POST(self) -> None:
