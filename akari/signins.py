@@ -147,8 +147,3 @@ class SignIns:
         """Sign a user out everywhere (but the session `keep`, the one asking)."""
         with self.sessions.begin() as session:
             end_sessions(session, user_id, keep=keep)
-
-    def forget_expired(self, now: datetime | None = None) -> None:
-        now = now or utcnow()
-        with self.sessions.begin() as session:
-            session.execute(delete(SignInSession).where(SignInSession.expires_at <= now))
