@@ -460,3 +460,17 @@ def test_an_admin_signs_a_user_out_everywhere(accounts: Accounts) -> None:
     admin.button(key="admin_signout_bob").click().run()
     assert any("signed out everywhere" in s.value for s in admin.success)
     assert _keys(bob.run()) == SIGN_IN_KEYS
+
+
+def test_an_admin_makes_an_invitation_link_that_registers_a_member(accounts: Accounts) -> None:
+    add_user(accounts, "root", admin=True)
+    admin = _sign_in_page(app("pages/admin.py"), "root")
+    admin.number_input(key="invitation_uses").set_value(2)
+    admin.button(key="invitation_create").click().run()
+    (link,) = [c.value for c in admin.code]
+    assert "/account?invite=" in link
+    assert any("2 use(s) left" in c.value for c in admin.caption)
+    visitor = app("pages/account.py")
+    visitor.query_params["invite"] = link.split("invite=", 1)[1]
+    _register(visitor.run(), username="newbie", email="newbie@example.com")
+    assert not visitor.exception and accounts.current_user("newbie") is not None

@@ -41,7 +41,6 @@ def require_user(admin: bool = False) -> CurrentUser:
     user = session_user(studio)
     if user is None:
         sign_in_screen(studio)  # stops the script
-        raise AssertionError("not reached")
     deliver_cookie()
     if admin and not user.is_admin:
         sidebar(user)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -171,7 +171,7 @@ def _show_flash() -> None:
         getattr(st, kind)(message)
 
 
-def sign_in_screen(studio: Studio) -> None:
+def sign_in_screen(studio: Studio) -> NoReturn:
     """The first-run form, or sign-in (and registration when open); always stops the script, so nothing of the page
     below is ever shown to a visitor. A successful sign-in reruns the app as that user."""
     st.set_page_config(page_title="Sign in · Akari")
