@@ -12,6 +12,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from akari import runtime
+from akari.config import Settings
 from akari.errors import AkariError
 from akari.gallery import Viewer
 
@@ -40,8 +41,10 @@ def content_security_policy(image_hosts: tuple[str, ...] = ()) -> str:
     ))
 
 
-def security_headers(image_hosts: tuple[str, ...] = ()) -> dict[str, str]:
+def security_headers(image_hosts: tuple[str, ...] = (), *, behind_tls: bool = False) -> dict[str, str]:
+    tls = {"Strict-Transport-Security": "max-age=31536000"} if behind_tls else {}
     return {
+        **tls,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
         "X-Frame-Options": "DENY",
@@ -51,16 +54,14 @@ def security_headers(image_hosts: tuple[str, ...] = ()) -> dict[str, str]:
     }
 
 
-def _image_hosts() -> tuple[str, ...]:
-    """Where the browser fetches images besides this origin: Cloudinary's delivery host, when it is the store."""
-    try:
-        cloudinary = runtime.open_studio().settings.cloudinary
-    except AkariError:
-        return ()
-    if cloudinary is None:
-        return ()
-    parsed = urlparse(cloudinary.delivery_base or "https://res.cloudinary.com")
-    return (f"{parsed.scheme}://{parsed.netloc}",)
+def headers_for(settings: Settings) -> dict[str, str]:
+    """Images may also come from Cloudinary's delivery host, when it is the store; behind TLS, browsers are told to
+    keep to HTTPS (HSTS)."""
+    hosts: tuple[str, ...] = ()
+    if settings.cloudinary is not None:
+        parsed = urlparse(settings.cloudinary.delivery_base or "https://res.cloudinary.com")
+        hosts = (f"{parsed.scheme}://{parsed.netloc}",)
+    return security_headers(hosts, behind_tls=settings.behind_tls)
 
 
 class SecurityHeaders:
@@ -73,7 +74,10 @@ class SecurityHeaders:
 
     def headers(self) -> dict[str, str]:
         if self._headers is None:
-            self._headers = security_headers(_image_hosts())
+            try:
+                self._headers = headers_for(runtime.open_studio().settings)
+            except AkariError:  # not started (yet): the strict set, without the image host; kept once started
+                return security_headers()
         return self._headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
