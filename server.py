@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager, suppress
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 
 from akari import logs, runtime
@@ -21,8 +22,10 @@ from akari.errors import AkariError
 from akari.gallery import Viewer
 from akari.web.api import api_routes
 from akari.web.api_auth import with_tokens
+from akari.web.headers import SecurityHeaders
 from akari.web.images import image_routes
 from akari.web.nodelay import send_small_answers_at_once
+from akari.web.signin import session_routes
 
 log = logging.getLogger("akari.server")
 
@@ -70,5 +73,8 @@ def on_script_error(exc: Exception) -> bool:
     return True
 
 
-app = st.App("app.py", routes=[*image_routes(with_tokens(viewer_from_request)), *api_routes(viewer_from_request)],
-             lifespan=lifespan, on_script_error=on_script_error)
+app = st.App("app.py",
+             routes=[*image_routes(with_tokens(viewer_from_request)), *api_routes(viewer_from_request),
+                     *session_routes()],
+             lifespan=lifespan, middleware=[Middleware(SecurityHeaders, viewer_of=viewer_from_request)],
+             on_script_error=on_script_error)

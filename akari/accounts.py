@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-import copy
+import functools
+import math
 import os
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import bcrypt
-from sqlalchemy import ColumnElement, delete, exists, select
+from sqlalchemy import ColumnElement, delete, exists, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from akari import preferences
+from akari import invitations, preferences
 from akari.config import DEFAULT_BCRYPT_ROUNDS, Settings
-from akari.db.models import LoginFailure, User, utcnow
+from akari.db.models import LoginFailure, SignInSession, User, utcnow
 from akari.errors import AuthError, ConfigError, InvalidInput, NotFound, PermissionDenied
+from akari.inputs import check_field, has_control_characters
 from akari.quota import check_quota
 from akari.roles import ADMIN, MEMBER, ROLES, is_admin, role_label
+from akari.verification import take_code
 
 USERNAME_RULE = "3 to 32 characters: lower-case letters, digits, dot, dash or underscore"
 _USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
@@ -39,15 +41,22 @@ PASSWORD_RULE = (
 _EMAIL = re.compile(r"[a-z0-9._%+-]{1,64}@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,63}")
 _DOMAIN = re.compile(r"@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,63}")
 MAX_NAME_CHARS = 128
+MAX_USERNAME_FIELD_CHARS = 64
 
 # 5 failures within 15 minutes pause that username for 15 minutes. Attempts during a pause are refused before the
 # password is looked at and are not counted, so a pause always ends: nobody can be locked out for ever.
+# The count is per username *and client* (the visitor's address), so a stranger pausing a username from their
+# machine does not pause its owner on theirs; a higher cap per username over all clients bounds a guesser who
+# spreads over many addresses. An attempt is counted from the moment it is reserved, before its password is checked.
 LOGIN_FAILURE_LIMIT = 5
+LOGIN_FAILURE_LIMIT_ALL_CLIENTS = 50
 LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_PAUSE = timedelta(minutes=15)
+MAX_CLIENT_CHARS = 64
 
 COOKIE_KEY_FILE = "cookie_key"
 MIN_COOKIE_KEY_CHARS = 32
+MIN_COOKIE_KEY_DISTINCT_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -93,11 +102,12 @@ class Registration:
     mode: str  # closed | open | allowlist
     allowlist: tuple[str, ...]  # emails (a@b.c) and domains (@b.c)
 
-    def allows(self, email: str) -> bool:
-        """Whether someone with this email may create their own account."""
+    def allows(self, email: str, *, email_verified: bool = False) -> bool:
+        """Whether someone with this email may create their own account without an invitation. An allowlist counts
+        only for a verified email: anyone can type ceo@allowed.com into a form."""
         if self.mode == "open":
             return True
-        if self.mode != "allowlist":
+        if self.mode != "allowlist" or not email_verified:
             return False
         email = email.strip().lower()
         domain = "@" + email.rpartition("@")[2]
@@ -107,6 +117,11 @@ class Registration:
 # -- rules -----------------------------------------------------------------------------------------------------------
 def normalise_username(raw: str) -> str:
     return raw.strip().lower()
+
+
+def sign_in_username(raw: object) -> str:
+    """A username as typed into a sign-in form, normalised; control characters are refused in words."""
+    return normalise_username(check_field(raw, "username", MAX_USERNAME_FIELD_CHARS))
 
 
 def username_problem(username: str) -> str | None:
@@ -119,7 +134,7 @@ def username_problem(username: str) -> str | None:
 
 
 def check_username(raw: str) -> str:
-    username = normalise_username(raw)
+    username = sign_in_username(raw)
     problem = username_problem(username)
     if problem:
         raise InvalidInput(problem)
@@ -129,6 +144,8 @@ def check_username(raw: str) -> str:
 def password_problems(password: str, username: str = "") -> list[str]:
     """Every rule the (stripped) password breaks, in words; empty when it is fine."""
     problems = []
+    if has_control_characters(password):
+        problems.append("The password must not contain control characters (such as NUL).")
     if len(password) < MIN_PASSWORD_CHARS:
         problems.append(f"The password must be at least {MIN_PASSWORD_CHARS} characters long.")
     if len(password.encode()) > MAX_PASSWORD_BYTES:
@@ -150,7 +167,7 @@ def check_password(raw: str, username: str = "") -> str:
 
 
 def check_email(raw: str, *, required: bool = False) -> str:
-    email = raw.strip().lower()
+    email = check_field(raw, "email address", 320).strip().lower()
     if not email:
         if required:
             raise InvalidInput("Enter an email address.")
@@ -161,7 +178,7 @@ def check_email(raw: str, *, required: bool = False) -> str:
 
 
 def check_name(raw: str, fallback: str) -> str:
-    name = " ".join(raw.split())
+    name = " ".join(check_field(raw, "name", 4 * MAX_NAME_CHARS).split())
     if len(name) > MAX_NAME_CHARS:
         raise InvalidInput(f"The name must be at most {MAX_NAME_CHARS} characters.")
     if any(unicodedata.category(ch).startswith("C") for ch in name):
@@ -209,16 +226,22 @@ def password_matches(password: str, password_hash: str | None) -> bool:
         return False
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash nobody's password matches, at the configured cost: checked against for unknown usernames."""
+    return hash_password(secrets.token_urlsafe(24))
+
+
 def _looks_like_bcrypt(value: object) -> bool:
     return isinstance(value, str) and re.fullmatch(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}", value) is not None
 
 
 # -- the database side -----------------------------------------------------------------------------------------------
-def _can_sign_in() -> ColumnElement[bool]:
+def may_sign_in() -> ColumnElement[bool]:
     return User.enabled.is_(True) & User.password_hash.is_not(None)
 
 
-def _current(user: User) -> CurrentUser:
+def current_of(user: User) -> CurrentUser:
     return CurrentUser(user.id, user.username, user.name or user.username, user.email or "", tuple(user.roles or ()))
 
 
@@ -234,19 +257,33 @@ def _user(session: Session, username: str) -> User:
     return user
 
 
-def _full_name(entry: dict[str, Any]) -> str:
-    return f"{entry.get('first_name') or ''} {entry.get('last_name') or ''}".strip()
+# One answer whether the username or the email is the one in use: a registration form must not tell a visitor
+# which emails have accounts here.
+NOT_FREE = ("That username or email address cannot be used for a new account. Choose another username; if you "
+            "already have an account, sign in instead.")
 
 
 def _ensure_free(session: Session, username: str, email: str) -> None:
     if session.scalar(select(exists().where(User.username == username))):
-        raise AuthError("That username is taken. Choose another.")
+        raise AuthError(NOT_FREE, detail="username taken")
     if email and session.scalar(select(exists().where(User.email == email))):
-        raise AuthError("An account already uses that email address.")
+        raise AuthError(NOT_FREE, detail="email taken")
+
+
+def end_sessions(session: Session, user_id: int, *, keep: int | None = None) -> None:
+    """End a user's sign-in sessions in the caller's transaction, so the change and the sign-out happen together."""
+    query = delete(SignInSession).where(SignInSession.user_id == user_id)
+    if keep is not None:
+        query = query.where(SignInSession.id != keep)
+    session.execute(query)
 
 
 def _enabled_admins(session: Session) -> list[User]:
-    return [u for u in session.scalars(select(User).where(_can_sign_in())) if is_admin(u.roles)]
+    return [u for u in session.scalars(select(User).where(may_sign_in())) if is_admin(u.roles)]
+
+
+def registration_of(session: Session) -> Registration:
+    return _registration(session)
 
 
 def _registration(session: Session) -> Registration:
@@ -255,12 +292,7 @@ def _registration(session: Session) -> Registration:
 
 
 def _throttle_key(username: str) -> str:
-    return normalise_username(username)[:64]
-
-
-def snapshot(credentials: dict[str, Any]) -> dict[str, Any]:
-    """A copy to diff against once the widgets ran (the authenticator mutates its dict in place)."""
-    return copy.deepcopy(credentials)
+    return sign_in_username(username)
 
 
 class Accounts:
@@ -274,7 +306,7 @@ class Accounts:
     def is_first_run(self) -> bool:
         """True while nobody can sign in: the app then offers to create the administrator."""
         with self.sessions() as session:
-            return not session.scalar(select(exists().where(_can_sign_in())))
+            return not session.scalar(select(exists().where(may_sign_in())))
 
     def current_user(self, username: str | None) -> CurrentUser | None:
         """The user if they may use the app right now (exists, enabled, has a password); read on every page run."""
@@ -282,9 +314,22 @@ class Accounts:
             return None
         with self.sessions() as session:
             user = session.scalar(
-                select(User).where(User.username == normalise_username(username), _can_sign_in())
+                select(User).where(User.username == normalise_username(username), may_sign_in())
             )
-            return _current(user) if user else None
+            return current_of(user) if user else None
+
+    def authenticate(self, username: str, password: str) -> CurrentUser | None:
+        """The user if the password is theirs and they may sign in, else None. An unknown username costs the same
+        bcrypt time as a known one, so the answer's speed does not tell which usernames exist."""
+        username = sign_in_username(username)
+        check_field(password, "password")
+        with self.sessions() as session:
+            user = session.scalar(select(User).where(User.username == username, may_sign_in()))
+            found = (current_of(user), user.password_hash) if user else None
+        if found is None:
+            password_matches(password.strip(), _dummy_hash())
+            return None
+        return found[0] if password_matches(password.strip(), found[1]) else None
 
     def list(self) -> list[Account]:
         with self.sessions() as session:
@@ -294,72 +339,34 @@ class Accounts:
         with self.sessions() as session:
             return _account(_user(session, username))
 
-    # -- credentials for streamlit-authenticator ---------------------------------------------------------------------
-    def load_credentials(self) -> dict[str, Any]:
-        """Users who may sign in, in the authenticator's shape. A disabled user is absent: their cookie is refused."""
-        with self.sessions() as session:
-            users = session.scalars(select(User).where(_can_sign_in()).order_by(User.id)).all()
-            return {
-                "usernames": {
-                    u.username: {
-                        "email": u.email or "",
-                        "first_name": u.name or u.username,
-                        "last_name": "",
-                        "password": u.password_hash,
-                        "roles": list(u.roles or []),
-                        # Throttling lives in login_failures (with a time window), not in the library's counter.
-                        "failed_login_attempts": 0,
-                        "logged_in": False,
-                    }
-                    for u in users
-                }
-            }
-
-    def save_credentials(self, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-        """Write back what the widgets changed: registrations, passwords, names, emails. Returns the usernames.
-
-        Roles, enabled and quotas are never taken from the dict: only an admin changes those. `logged_in` and
-        `failed_login_attempts` are not kept (throttling has its own table).
-        """
-        old = before.get("usernames") or {}
-        new = after.get("usernames") or {}
-        changed: list[str] = []
-        if old == new:
-            return changed
-        with self.sessions.begin() as session:
-            for username, entry in new.items():
-                previous = old.get(username)
-                if previous is None:
-                    self._register(session, username, entry)
-                    changed.append(username)
-                    continue
-                user = session.scalar(select(User).where(User.username == username))
-                if user is None:
-                    continue
-                if entry.get("password") != previous.get("password"):
-                    if not _looks_like_bcrypt(entry.get("password")):
-                        raise AuthError("The new password could not be saved.", detail="not a bcrypt hash")
-                    user.password_hash = entry["password"]
-                if entry.get("email") != previous.get("email"):
-                    user.email = check_email(entry.get("email") or "")
-                if _full_name(entry) != _full_name(previous):
-                    user.name = check_name(_full_name(entry), user.username)
-                if session.is_modified(user):
-                    changed.append(username)
-        return changed
-
-    @staticmethod
-    def _register(session: Session, raw_username: str, entry: dict[str, Any]) -> None:
-        """A registration from the sign-in page, checked again here: the mode may have changed since the form showed."""
+    # -- self-registration -------------------------------------------------------------------------------------------
+    def register(self, raw_username: str, *, name: str, email: str, password_hash: str,
+                 invitation: str | None = None, email_code: str | None = None) -> Account:
+        """A registration from the sign-in page, checked here: the mode may have changed since the form showed. With
+        an invitation, one of its uses is taken in the same transaction as the account is made; with an emailed code
+        (domain allowlist), the code is checked, and used up, first."""
         username = check_username(raw_username)
-        email = check_email(entry.get("email") or "", required=True)
-        if not _registration(session).allows(email):
-            raise AuthError("This email address may not register here. Ask your administrator for an account.")
-        if not _looks_like_bcrypt(entry.get("password")):
+        email = check_email(email, required=True)
+        if not _looks_like_bcrypt(password_hash):
             raise AuthError("The password could not be saved.", detail="not a bcrypt hash")
-        _ensure_free(session, username, email)
-        session.add(User(username=username, name=check_name(_full_name(entry), username), email=email,
-                         password_hash=entry["password"], roles=[MEMBER], enabled=True))
+        verified = False
+        if email_code and not invitation:
+            check_field(email_code, "code", 16)
+            with self.sessions.begin() as session:  # its own transaction: a failed registration keeps the try used
+                verified = take_code(session, email, email_code)
+            if not verified:
+                raise AuthError("That code is wrong or has expired. Ask for a new one.")
+        with self.sessions.begin() as session:
+            if invitation:
+                invitations.take(session, invitation, email)
+            elif not _registration(session).allows(email, email_verified=verified):
+                raise AuthError("Registration here needs an invitation. Ask your administrator for one.")
+            _ensure_free(session, username, email)
+            user = User(username=username, name=check_name(name, username), email=email,
+                        password_hash=password_hash, roles=[MEMBER], enabled=True)
+            session.add(user)
+            session.flush()
+            return _account(user)
 
     # -- accounts ----------------------------------------------------------------------------------------------------
     def create_user(
@@ -371,8 +378,9 @@ class Accounts:
         email: str = "",
         roles: Iterable[str] = (MEMBER,),
         daily_quota: int | None = None,
+        first_admin: bool = False,
     ) -> Account:
-        """An account made by an admin (admin page or command line)."""
+        """An account made by an admin (admin page or command line), or the first administrator."""
         username = check_username(username)
         password = check_password(password, username)
         email = check_email(email)
@@ -382,6 +390,11 @@ class Accounts:
         # outside the transaction: bcrypt is slow on purpose
         password_hash = hash_password(password, self.bcrypt_rounds)
         with self.sessions.begin() as session:
+            if first_admin:
+                # Checked and created under one lock: eight forms submitted at once make one administrator.
+                serialise(session, "first-admin")
+                if session.scalar(select(exists().where(may_sign_in()))):
+                    raise AuthError("The administrator account already exists. Sign in instead.")
             _ensure_free(session, username, email)
             user = User(username=username, name=account_name, email=email, password_hash=password_hash,
                         roles=chosen_roles, enabled=True, daily_quota=daily_quota)
@@ -391,20 +404,24 @@ class Accounts:
 
     def create_first_admin(self, username: str, password: str, *, name: str = "", email: str = "") -> Account:
         """The administrator made on the first visit; refused once anyone can sign in."""
-        if not self.is_first_run():
+        if not self.is_first_run():  # the cheap answer; the binding check is inside create_user's transaction
             raise AuthError("The administrator account already exists. Sign in instead.")
-        return self.create_user(username, password, name=name, email=email, roles=(ADMIN,))
+        return self.create_user(username, password, name=name, email=email, roles=(ADMIN,), first_admin=True)
 
     def set_password(self, username: str, new_password: str) -> None:
         """An admin's reset: no old password needed. It also lifts any sign-in pause for that user."""
         username = self.get(username).username
         password_hash = hash_password(check_password(new_password, username), self.bcrypt_rounds)
         with self.sessions.begin() as session:
-            _user(session, username).password_hash = password_hash
+            user = _user(session, username)
+            user.password_hash = password_hash
+            end_sessions(session, user.id)  # whoever knew the old password is signed out with it
             session.execute(delete(LoginFailure).where(LoginFailure.username == username))
 
-    def change_password(self, username: str, old_password: str, new_password: str) -> None:
-        """The user's own change: the current password is required."""
+    def change_password(self, username: str, old_password: str, new_password: str, *,
+                        keep_session: int | None = None) -> None:
+        """The user's own change: the current password is required. Every other session of theirs ends (the one
+        making the change, `keep_session`, stays)."""
         with self.sessions() as session:
             user = _user(session, username)
             username, current_hash = user.username, user.password_hash
@@ -415,7 +432,9 @@ class Accounts:
             raise InvalidInput("The new password is the same as the current one.")
         password_hash = hash_password(new, self.bcrypt_rounds)
         with self.sessions.begin() as session:
-            _user(session, username).password_hash = password_hash
+            user = _user(session, username)
+            user.password_hash = password_hash
+            end_sessions(session, user.id, keep=keep_session)
 
     def update_profile(self, username: str, *, name: str, email: str) -> Account:
         email = check_email(email)
@@ -439,6 +458,8 @@ class Accounts:
                 if admins == [user]:
                     raise PermissionDenied("This is the only administrator: make someone else admin first.")
             user.enabled = enabled
+            if not enabled:
+                end_sessions(session, user.id)
 
     def set_roles(self, username: str, roles: Iterable[str], *, acting: str | None = None) -> None:
         chosen = check_roles(roles)
@@ -467,8 +488,27 @@ class Accounts:
             if losing_admin and _enabled_admins(session) == [user]:
                 raise PermissionDenied("This is the only administrator: make someone else admin first.")
             user.enabled, user.roles, user.daily_quota = enabled, chosen, daily_quota
+            if not enabled:
+                end_sessions(session, user.id)
             session.flush()
             return _account(user)
+
+    def delete(self, username: str, *, acting: str | None = None) -> None:
+        """Remove an account with its generations and sessions. A new account under the same name is a new user
+        (a new id): it inherits no session, image or setting of the old one."""
+        with self.sessions.begin() as session:
+            user = _user(session, username)
+            if acting and normalise_username(acting) == user.username:
+                raise PermissionDenied("You cannot delete your own account.")
+            if _enabled_admins(session) == [user]:
+                raise PermissionDenied("This is the only administrator: make someone else admin first.")
+            end_sessions(session, user.id)
+            # The database cascades to the generations (an ORM delete would try to orphan them instead).
+            session.execute(delete(User).where(User.id == user.id))
+
+    def sign_out_everywhere(self, username: str) -> None:
+        with self.sessions.begin() as session:
+            end_sessions(session, _user(session, username).id)
 
     def set_daily_quota(self, username: str, quota: int | None) -> None:
         """Generations per UTC day for this user; None follows the default."""
@@ -492,34 +532,103 @@ class Accounts:
             preferences.put(session, "registration_allowlist", entries)
         return Registration(mode, tuple(entries))
 
-    # -- login throttling --------------------------------------------------------------------------------------------
-    def login_pause(self, username: str, now: datetime | None = None) -> timedelta | None:
-        """How long this username must still wait before another attempt, or None."""
-        now = now or utcnow()
-        with self.sessions() as session:
-            times = session.scalars(
-                select(LoginFailure.at)
-                .where(LoginFailure.username == _throttle_key(username))
-                .order_by(LoginFailure.at.desc())
-                .limit(LOGIN_FAILURE_LIMIT)
-            ).all()
-        if len(times) < LOGIN_FAILURE_LIMIT or times[0] - times[-1] > LOGIN_WINDOW:
-            return None
-        remaining = times[0] + LOGIN_PAUSE - now
-        return remaining if remaining > timedelta(0) else None
+    # -- signing in and throttling ----------------------------------------------------------------------------------
+    def sign_in(self, username: str, password: str, client: str = "", now: datetime | None = None) -> CurrentUser:
+        """The user whose password this is, or AuthError with the sentence to show.
 
-    def record_login_failure(self, username: str, now: datetime | None = None) -> timedelta | None:
+        The attempt is reserved in the database first, serialised per username, and counted while its password is
+        being checked: a burst of parallel guesses, in any number of processes, checks at most the limit.
+        """
+        username = sign_in_username(username)
+        check_field(password, "password")
+        if not username or not password:
+            raise InvalidInput("Enter your username and your password.")
+        client = (client or "")[:MAX_CLIENT_CHARS]
+        attempt = self._reserve_attempt(username, client, now or utcnow())
+        user = None
+        try:
+            user = self.authenticate(username, password)
+        finally:
+            self._settle_attempt(attempt, username, client, succeeded=user is not None)
+        if user is None:
+            pause = self.login_pause(username, client=client)
+            message = "Wrong username or password."
+            if pause:
+                message += f" Sign-in for this username is paused for {pause_minutes(pause)} minutes."
+            raise AuthError(message)
+        return user
+
+    def _reserve_attempt(self, username: str, client: str, now: datetime) -> int:
+        with self.sessions.begin() as session:
+            serialise(session, f"sign-in:{username}")
+            # Rows older than a window plus a pause can no longer start or extend one.
+            session.execute(delete(LoginFailure).where(LoginFailure.at < now - LOGIN_WINDOW - LOGIN_PAUSE))
+            pause = _pause_now(session, username, client, now)
+            if pause:
+                # Refused before the password is looked at, and not counted: the pause cannot be stretched.
+                raise AuthError(f"Too many failed sign-ins for this username. Try again in {pause_minutes(pause)} "
+                                "minutes.")
+            attempt = LoginFailure(username=username, client=client, at=now, in_flight=True)
+            session.add(attempt)
+            session.flush()
+            return attempt.id
+
+    def _settle_attempt(self, attempt: int, username: str, client: str, *, succeeded: bool) -> None:
+        with self.sessions.begin() as session:
+            if succeeded:  # a success forgets this client's settled failures; attempts still in flight stay counted
+                session.execute(delete(LoginFailure).where(
+                    LoginFailure.username == username, LoginFailure.client == client,
+                    (LoginFailure.id == attempt) | LoginFailure.in_flight.is_(False)))
+            else:
+                session.execute(update(LoginFailure).where(LoginFailure.id == attempt).values(in_flight=False))
+
+    def login_pause(self, username: str, now: datetime | None = None, client: str = "") -> timedelta | None:
+        """How long this username must still wait (from this client) before another attempt, or None."""
+        with self.sessions() as session:
+            return _pause_now(session, _throttle_key(username), client[:MAX_CLIENT_CHARS], now or utcnow())
+
+    def record_login_failure(self, username: str, now: datetime | None = None, client: str = "") -> timedelta | None:
         """Count a failed attempt (and forget old ones). Returns the pause it started, if any."""
         now = now or utcnow()
         with self.sessions.begin() as session:
-            # Rows older than a window plus a pause can no longer start or extend one.
             session.execute(delete(LoginFailure).where(LoginFailure.at < now - LOGIN_WINDOW - LOGIN_PAUSE))
-            session.add(LoginFailure(username=_throttle_key(username), at=now))
-        return self.login_pause(username, now)
+            session.add(LoginFailure(username=_throttle_key(username), client=client, at=now, in_flight=False))
+        return self.login_pause(username, now, client)
 
     def clear_login_failures(self, username: str) -> None:
         with self.sessions.begin() as session:
             session.execute(delete(LoginFailure).where(LoginFailure.username == _throttle_key(username)))
+
+
+def pause_minutes(pause: timedelta) -> int:
+    return max(1, math.ceil(pause.total_seconds() / 60))
+
+
+def serialise(session: Session, name: str) -> None:
+    """Make this write transaction the only one holding `name` until it ends. SQLite: every write transaction
+    already holds the database's write lock from BEGIN IMMEDIATE. PostgreSQL: a transaction-scoped advisory lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
+
+def _pause(times: Sequence[datetime], limit: int, now: datetime) -> timedelta | None:
+    if len(times) < limit or times[0] - times[-1] > LOGIN_WINDOW:
+        return None
+    remaining = times[0] + LOGIN_PAUSE - now
+    return remaining if remaining > timedelta(0) else None
+
+
+def _pause_now(session: Session, username: str, client: str, now: datetime) -> timedelta | None:
+    """The pause in force for a username from a client: its own failures, or everyone's past the higher cap."""
+    mine = session.scalars(
+        select(LoginFailure.at).where(LoginFailure.username == username, LoginFailure.client == client)
+        .order_by(LoginFailure.at.desc()).limit(LOGIN_FAILURE_LIMIT)
+    ).all()
+    everyone = session.scalars(
+        select(LoginFailure.at).where(LoginFailure.username == username)
+        .order_by(LoginFailure.at.desc()).limit(LOGIN_FAILURE_LIMIT_ALL_CLIENTS)
+    ).all()
+    return _pause(mine, LOGIN_FAILURE_LIMIT, now) or _pause(everyone, LOGIN_FAILURE_LIMIT_ALL_CLIENTS, now)
 
 
 # -- the cookie key --------------------------------------------------------------------------------------------------
@@ -528,14 +637,29 @@ def cookie_key(settings: Settings) -> str:
     generated once under the data dir. Never a well-known default: whoever knows the key can forge any user's cookie."""
     key = (settings.cookie_key or "").strip()
     if key:
-        if len(key) < MIN_COOKIE_KEY_CHARS:
+        problem = cookie_key_problem(key)
+        if problem:
             raise ConfigError(
-                f"The cookie key (cookie_key in .streamlit/secrets.toml or AKARI_COOKIE_KEY) must be at least "
-                f"{MIN_COOKIE_KEY_CHARS} characters of random text. Make one with: "
-                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                f"The cookie key (cookie_key in .streamlit/secrets.toml or AKARI_COOKIE_KEY) {problem}. It must be "
+                f"at least {MIN_COOKIE_KEY_CHARS} characters of random text. Make one with: "
+                f'python -c "import secrets; print(secrets.token_urlsafe(48))"',
+                detail=f"weak cookie key: {problem}",
             )
         return key
     return _key_file(settings.data_dir / COOKIE_KEY_FILE)
+
+
+def cookie_key_problem(key: str) -> str | None:
+    """Why a configured key is too weak to sign anyone in with, or None. Random text of this length has dozens of
+    distinct characters and no repeated block; "a" * 32 or "some_key" * 4 have neither."""
+    if len(key) < MIN_COOKIE_KEY_CHARS:
+        return f"is only {len(key)} characters long"
+    if len(set(key)) < MIN_COOKIE_KEY_DISTINCT_CHARS:
+        return f"uses only {len(set(key))} different characters"
+    for size in range(1, len(key) // 2 + 1):
+        if len(key) % size == 0 and key == key[:size] * (len(key) // size):
+            return "is one short pattern repeated"
+    return None
 
 
 def _key_file(path: Path) -> str:

@@ -284,6 +284,22 @@ def cmd_users_set_neurons(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_delete(args: argparse.Namespace) -> int:
+    with _accounts() as accounts:
+        username = accounts.get(args.username).username
+        accounts.delete(username)
+    print(f"{username!r} is deleted with their images' records, and signed out everywhere.")
+    return 0
+
+
+def cmd_users_signout(args: argparse.Namespace) -> int:
+    with _accounts() as accounts:
+        account = accounts.get(args.username)
+        accounts.sign_out_everywhere(account.username)
+    print(f"{account.username!r} is signed out everywhere.")
+    return 0
+
+
 def cmd_users_set_quota(args: argparse.Namespace) -> int:
     raw = args.quota.strip().lower()
     if raw == "default":
@@ -411,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     set_neurons.add_argument("neurons", metavar="N|default")
     set_neurons.set_defaults(func=cmd_users_set_neurons)
 
+    delete = users_sub.add_parser("delete", help="remove an account and its generations (ends its sessions)")
+    delete.add_argument("username", metavar="NAME")
+    delete.set_defaults(func=cmd_users_delete)
+    signout = users_sub.add_parser("sign-out", help="end every sign-in session of an account")
+    signout.add_argument("username", metavar="NAME")
+    signout.set_defaults(func=cmd_users_signout)
     set_quota = users_sub.add_parser("set-quota", help="generations a day for one account, or 'default'")
     set_quota.add_argument("username", metavar="NAME")
     set_quota.add_argument("quota", metavar="N|default")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -46,9 +47,44 @@ class CloudinaryCredentials:
     upload_prefix: str | None = None
     folder: str = "akari"
     delivery_base: str | None = None  # None: Cloudinary's own CDN (tests point it at a local fake)
+    # Token-based authentication (a Cloudinary add-on): private URLs then also expire.
+    auth_token_key: str | None = field(default=None, repr=False)
+    private_url_seconds: int = 3600
 
     def __repr__(self) -> str:  # never print the secret
         return f"CloudinaryCredentials(cloud_name={self.cloud_name!r}, api_key={self.api_key!r}, api_secret='***')"
+
+
+SMTP_TLS_CHOICES = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: str = "starttls"  # starttls | ssl | none
+
+
+def _smtp_from(overrides: Mapping[str, object], env: Mapping[str, str]) -> SmtpSettings | None:
+    host = _get("AKARI_SMTP_HOST", overrides, env)
+    if not host:
+        return None
+    tls = (_get("AKARI_SMTP_TLS", overrides, env) or "starttls").lower()
+    if tls not in SMTP_TLS_CHOICES:
+        raise ConfigError(f"AKARI_SMTP_TLS must be one of {', '.join(SMTP_TLS_CHOICES)}, not {tls!r}.")
+    sender = _get("AKARI_SMTP_FROM", overrides, env)
+    if not sender or "@" not in sender:
+        raise ConfigError("AKARI_SMTP_FROM must be the address Akari's emails come from (it is needed with "
+                          "AKARI_SMTP_HOST).")
+    username = _get("AKARI_SMTP_USERNAME", overrides, env)
+    password = _get("AKARI_SMTP_PASSWORD", overrides, env)
+    if bool(username) != bool(password):
+        raise ConfigError("Set both AKARI_SMTP_USERNAME and AKARI_SMTP_PASSWORD, or neither.")
+    port = _int("AKARI_SMTP_PORT", 465 if tls == "ssl" else 587, overrides, env, minimum=1, maximum=65535)
+    return SmtpSettings(host, port, sender, username, password, tls)
 
 
 @dataclass(frozen=True)
@@ -81,6 +117,10 @@ class Settings:
     log_format: str = "text"
     api_rate_per_minute: int = 60  # the HTTP API, per token
 
+    # -- security
+    behind_tls: bool = False  # browsers reach the app over HTTPS: the sign-in cookie is marked Secure
+    smtp: SmtpSettings | None = None  # email verification (codes for a domain allowlist); None: no email is sent
+
     def __repr__(self) -> str:  # never print a secret: keys, tokens, the database password
         shown = []
         for item in fields(self):
@@ -97,7 +137,9 @@ class Settings:
         """Every secret in the settings, for the log's redaction."""
         values = [self.cloudflare_api_key, self.cookie_key, urlsplit(self.database_url).password]
         if self.cloudinary is not None:
-            values.append(self.cloudinary.api_secret)
+            values += [self.cloudinary.api_secret, self.cloudinary.auth_token_key]
+        if self.smtp is not None:
+            values.append(self.smtp.password)
         return [value for value in values if value]
 
     @property
@@ -202,6 +244,16 @@ def _parse_cloudinary_url(url: str) -> CloudinaryCredentials:
     )
 
 
+def _cloudinary_privacy(creds: CloudinaryCredentials, overrides: Mapping[str, object],
+                        env: Mapping[str, str]) -> CloudinaryCredentials:
+    key = _get("CLOUDINARY_AUTH_TOKEN_KEY", overrides, env)
+    if key is not None and not re.fullmatch(r"(?:[0-9a-fA-F]{2}){16,}", key):
+        raise ConfigError("CLOUDINARY_AUTH_TOKEN_KEY must be the hexadecimal key of Cloudinary's token-based "
+                          "authentication (Settings > Security).")
+    seconds = _int("AKARI_PRIVATE_URL_SECONDS", 3600, overrides, env, minimum=60, maximum=7 * 86400)
+    return replace(creds, auth_token_key=key, private_url_seconds=seconds)
+
+
 def _cloudinary_from(overrides: Mapping[str, object], env: Mapping[str, str]) -> CloudinaryCredentials | None:
     cloud = _get("CLOUDINARY_CLOUD_NAME", overrides, env)
     key = _get("CLOUDINARY_API_KEY", overrides, env)
@@ -216,12 +268,13 @@ def _cloudinary_from(overrides: Mapping[str, object], env: Mapping[str, str]) ->
                                   ("CLOUDINARY_API_SECRET", secret)) if not v]
         if missing:
             raise ConfigError(f"Cloudinary is half configured: set {', '.join(missing)} (or use CLOUDINARY_URL).")
-        return CloudinaryCredentials(cloud, key, secret, upload_prefix=prefix, folder=folder,  # type: ignore[arg-type]
-                                     delivery_base=delivery)
+        return _cloudinary_privacy(CloudinaryCredentials(cloud, key, secret, upload_prefix=prefix,  # type: ignore[arg-type]
+                                                         folder=folder, delivery_base=delivery), overrides, env)
     url = _get("CLOUDINARY_URL", overrides, env)
     if url:
         creds = _parse_cloudinary_url(url)
-        return replace(creds, upload_prefix=prefix or creds.upload_prefix, folder=folder, delivery_base=delivery)
+        return _cloudinary_privacy(replace(creds, upload_prefix=prefix or creds.upload_prefix, folder=folder,
+                                           delivery_base=delivery), overrides, env)
     return None
 
 
@@ -346,4 +399,6 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         log_level=_choice("AKARI_LOG_LEVEL", "INFO", LOG_LEVELS, overrides, env),
         log_format=_choice("AKARI_LOG_FORMAT", "text", LOG_FORMATS, overrides, env),
         api_rate_per_minute=_int("AKARI_API_RATE_PER_MINUTE", 60, overrides, env, minimum=1),
+        behind_tls=_bool("AKARI_BEHIND_TLS", False, overrides, env),
+        smtp=_smtp_from(overrides, env),
     )

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from akari.db.models import Generation, User, utcnow
 from akari.errors import InvalidInput, NotFound, PermissionDenied
+from akari.inputs import record_id, search_text
 from akari.records import GenerationRecord
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class GalleryPage:
 
 def search_words(text: str) -> list[str]:
     """The words of a search box, lower-cased; punctuation and search operators are dropped."""
-    return [w.lower() for w in _WORD.findall(text or "")][:MAX_SEARCH_WORDS]
+    return [w.lower() for w in _WORD.findall(search_text(text))][:MAX_SEARCH_WORDS]
 
 
 def _fts_query(words: Sequence[str]) -> str:
@@ -145,6 +146,7 @@ class Gallery:
 
     def detail(self, viewer: Viewer, generation_id: int) -> GenerationRecord:
         """One image, if the viewer may see it: their own, a shared one, or any for an administrator."""
+        generation_id = record_id(generation_id)
         with self.sessions() as session:
             found = session.execute(_with_owner(Generation.id == generation_id)).first()
             if found is None or found[0].deleted_at is not None:
@@ -157,6 +159,7 @@ class Gallery:
 
     def details(self, viewer: Viewer, generation_ids: Sequence[int]) -> list[GenerationRecord]:
         """Several images in the order asked, in one query; NotFound unless the viewer may see every one."""
+        generation_ids = [record_id(i) for i in generation_ids]
         with self.sessions() as session:
             found = {row.id: (row, name) for row, name in
                      session.execute(_with_owner(Generation.id.in_(generation_ids), Generation.deleted_at.is_(None)))}
@@ -298,12 +301,14 @@ def _check_query(query: GalleryQuery) -> int:
         raise InvalidInput(f"The image source must be one of: {', '.join(GENERATORS)}.")
     if query.date_from and query.date_to and query.date_from > query.date_to:
         raise InvalidInput("The start date is after the end date.")
+    if query.after is not None:
+        record_id(query.after, "page")
     return max(1, min(int(query.limit), MAX_PAGE_SIZE))
 
 
 def selected_ids(ids: Sequence[int], most: int, action: str) -> list[int]:
     """The ids picked, each once, in the order picked; refused when none or too many."""
-    unique = list(dict.fromkeys(int(i) for i in ids))
+    unique = list(dict.fromkeys(record_id(i) for i in ids))
     if not unique:
         raise InvalidInput(f"Select at least one image to {action}.")
     if len(unique) > most:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from akari.accounts import Accounts
+from akari.accounts import Accounts, cookie_key
 from akari.config import Settings, load_settings
 from akari.db import migrate
 from akari.db.engine import make_engine, make_session_factory
@@ -17,11 +17,14 @@ from akari.db.models import User
 from akari.generation import GenerationService, RetryReport
 from akari.generators import ImageGenerator, make_generator
 from akari.images import Images
+from akari.invitations import Invitations
 from akari.queue import LiveInstance
 from akari.quota import Quotas
+from akari.signins import SignIns
 from akari.spool import Spool
 from akari.stores import ImageStore, Stores, make_stores
 from akari.tokens import Tokens
+from akari.verification import EmailVerification
 from akari.worker import WorkerPool
 
 
@@ -43,6 +46,9 @@ class Studio:
         self.spool = Spool(settings.spool_dir)
         self.images = Images(stores, self.spool)
         self.accounts = Accounts(self.sessions, bcrypt_rounds=settings.bcrypt_rounds)
+        self.signins = SignIns(self.sessions, cookie_key(settings))
+        self.invitations = Invitations(self.sessions)
+        self.verification = EmailVerification(self.sessions, settings.smtp)
         self.quotas = Quotas(self.sessions, settings.default_daily_quota, settings.default_daily_neurons)
         self.generations = GenerationService(
             self.sessions, generator, stores, self.spool, self.quotas, deadline_s=settings.generation_deadline,

@@ -7,6 +7,8 @@ import streamlit as st
 from akari.errors import AkariError
 from ui.context import get_studio
 from ui.guard import require_user, sidebar
+from ui.sessions_view import own_sessions
+from ui.signin import current_session_id
 from ui.text import plain
 from ui.tokens_view import section as tokens_section
 
@@ -54,11 +56,11 @@ with password:
             st.error("The two new passwords differ.")
         else:
             try:
-                accounts.change_password(user.username, old, new)
+                accounts.change_password(user.username, old, new, keep_session=current_session_id())
             except AkariError as exc:
                 st.error(plain(exc.message))
             else:
-                st.success("Your password is changed.")
-    st.caption("Other browsers where you are signed in stay signed in until that sign-in expires (14 days).")
+                st.success("Your password is changed. Every other browser is signed out.")
 
+own_sessions(user)
 tokens_section(user)

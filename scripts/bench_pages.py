@@ -63,6 +63,7 @@ def measure(repeat: int) -> dict[str, float]:
     from akari.gallery import Gallery, GalleryQuery
     from akari.studio import Studio
     from akari.usage import Usage, UsageFilter
+    from tests.ui_fixtures import seed_session
 
     studio = Studio.open()
     studio.accounts.set_password(MEMBER, PASSWORD)  # demo users have no password until given one
@@ -94,9 +95,8 @@ def measure(repeat: int) -> dict[str, float]:
         """The page reached through app.py's navigation, as a signed-in user."""
         PagesManager.uses_pages_directory = None
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-        at.secrets["cookie_key"] = "bench-cookie-key-" + "x" * 32
-        at.session_state["authentication_status"] = True
-        at.session_state["username"] = username
+        at.secrets["cookie_key"] = "bEnch-K3y_Qw9Zr2Lp7Xm4Vb8Nc1Hd6Jf0Gs5Ka"
+        seed_session(at, username)
         at.run()  # the first run imports and opens the studio: not timed
         at.switch_page(f"pages/{file}")
         for key, value in state.items():

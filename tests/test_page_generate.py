@@ -23,7 +23,7 @@ from tests.fakes.cloudinary_fixtures import fake_cloudinary  # noqa: F401  (fixt
 from tests.fakes.cloudinary_server import FakeCloudinary
 from tests.fakes.workers_ai import FakeWorkersAI
 from tests.fakes.workers_ai_fixtures import fake_workers_ai  # noqa: F401  (fixture)
-from tests.ui_fixtures import reset_streamlit
+from tests.ui_fixtures import reset_streamlit, seed_session
 from ui import generate_view as view
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +49,7 @@ def studio(fresh_streamlit: list[Studio]) -> Studio:
 def signed_in_page(username: str = "ada") -> AppTest:
     """The page run as a signed-in user, seeded the way the sign-in leaves the session."""
     at = AppTest.from_file(PAGE, default_timeout=30)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
+    seed_session(at, username)
     return at.run()
 
 
@@ -142,8 +141,7 @@ def test_the_button_is_disabled_while_a_generation_runs(
 )
 def test_the_result_and_the_form_survive_a_visit_to_another_page(studio: Studio) -> None:
     at = AppTest.from_file(APP, default_timeout=30)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = "ada"
+    seed_session(at, "ada")
     at.run()
     at = generate(at, "a fox in the snow", gen_steps=6, gen_seed=77)
     record = finished(at, studio)
@@ -166,8 +164,7 @@ def test_another_users_generation_is_never_shown(studio: Studio) -> None:
     at = generate(at, "ada's private idea")
     finished(at, studio)
     bob = AppTest.from_file(PAGE, default_timeout=30)
-    bob.session_state["authentication_status"] = True
-    bob.session_state["username"] = "bob"
+    seed_session(bob, "bob")
     bob.session_state["gen_generation_id"] = at.session_state["gen_generation_id"]
     bob.run()
     assert not bob.image
@@ -212,8 +209,7 @@ def test_keep_this_seed_fixes_the_seed_for_the_next_image(studio: Studio) -> Non
 
 def test_values_prefilled_by_the_gallery_are_honoured(studio: Studio) -> None:
     at = AppTest.from_file(PAGE, default_timeout=30)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = "ada"
+    seed_session(at, "ada")
     at.session_state["gen_prompt"] = "an old prompt, watercolour"
     at.session_state["gen_steps"] = 7
     at.session_state["gen_seed"] = 42

@@ -14,7 +14,7 @@ from akari.accounts import Accounts
 from akari.db.models import Generation, utcnow
 from akari.studio import Studio
 from tests.gallery_data import Viewer, add_generation, at, local_file
-from tests.ui_fixtures import add_user, app, reset_streamlit
+from tests.ui_fixtures import add_user, app, reset_streamlit, seed_session
 from ui import gallery_view as gv
 from ui import usage_view as uv
 
@@ -41,8 +41,7 @@ def open_page(name: str, username: str, **query_params: str) -> AppTest:
     """The page, reached through app.py's navigation as a signed-in user, seeded the way the sign-in leaves the
     session (the guard still reads the account from the database)."""
     page = app("app.py")
-    page.session_state["authentication_status"] = True
-    page.session_state["username"] = username
+    seed_session(page, username)
     rerun(page)
     page.switch_page(f"pages/{name}.py")
     for key, value in query_params.items():

@@ -30,8 +30,9 @@ def _closed_port() -> int:
         ("CLOUDINARY_URL", "cloudinary://broken", "CLOUDINARY_URL must look like"),
         ("AKARI_DATABASE_URL", "postgresql+psycopg://akari:hunter2@127.0.0.1:{port}/akari",
          "The studio's database cannot be reached right now"),
+        ("AKARI_COOKIE_KEY", "some_key" * 4, "print(secrets.token_urlsafe(48))"),
     ],
-    ids=["bad-choice", "not-a-number", "malformed-cloudinary", "database-down"],
+    ids=["bad-choice", "not-a-number", "malformed-cloudinary", "database-down", "weak-cookie-key"],
 )
 @pytest.mark.parametrize("page", ["app.py", "pages/gallery.py"])
 def test_a_start_up_failure_is_a_short_page_naming_what_to_fix(monkeypatch: pytest.MonkeyPatch, variable: str,
@@ -43,4 +44,5 @@ def test_a_start_up_failure_is_a_short_page_naming_what_to_fix(monkeypatch: pyte
     assert sentence in at.error[0].value.replace("\\", "")
     shown = " ".join(e.value for e in (*at.error, *at.caption, *at.markdown))
     assert "hunter2" not in shown and "127.0.0.1" not in shown and "Traceback" not in shown
+    assert "some_key" not in shown
     assert not at.text_input  # no sign-in form, nothing else

@@ -5,20 +5,23 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cloudinary
 import cloudinary.uploader
+import cloudinary.utils
 import pytest
 import requests
 from PIL import Image
 
 from akari.config import Settings, load_settings
-from akari.errors import NotFound, StoreError
+from akari.errors import ConfigError, NotFound, StoreError
 from akari.stores import ImageMeta, StoredImage, make_stores
-from akari.stores.cloudinary_store import CloudinaryStore
+from akari.stores.cloudinary_store import THUMBNAIL_TRANSFORMATION, CloudinaryStore
 from akari.stores.local import LocalStore
 from tests.fakes.cloudinary_server import FakeCloudinary
 
@@ -101,9 +104,9 @@ def test_saved_image_keeps_what_the_service_returns(store, fake_cloudinary):
 
 def test_thumbnail_is_one_named_384_px_fill_transformation(store, fake_cloudinary):
     image = save(store)
-    url = store.display_url(image.key, "thumb", private=False)
+    url = store.display_url(image.key, "thumb", private=True)
     assert url.startswith(fake_cloudinary.base_url)
-    assert f"/image/upload/c_fill,f_auto,h_384,q_auto,w_384/v1/{image.key}" in url
+    assert re.search(rf"/image/authenticated/s--[\w-]{{8}}--/c_fill,f_auto,h_384,q_auto,w_384/v1/{image.key}$", url)
     response = requests.get(url, timeout=5)
     with Image.open(io.BytesIO(response.content)) as thumb:
         assert (thumb.format, thumb.size) == ("WEBP", (384, 384))
@@ -150,8 +153,8 @@ def test_reading_an_image_that_is_gone_is_not_found(store):
 def test_delete_destroys_the_image_and_invalidates_the_cdn(store, fake_cloudinary):
     image = save(store)
     store.delete(image.key)
-    (destroy,) = fake_cloudinary.api_requests("destroy")
-    assert destroy.fields["public_id"] == image.key
+    destroy = fake_cloudinary.api_requests("destroy")[-1]  # the asset's type is tried in turn
+    assert destroy.fields["public_id"] == image.key and destroy.fields["type"] == "authenticated"
     assert destroy.fields["invalidate"] == "1"
     assert fake_cloudinary.uploads == {}
 
@@ -405,3 +408,57 @@ def test_local_disk_errors_become_a_store_error_sentence(tmp_path):
         save(LocalStore(tmp_path / "a-file"))
     assert caught.value.reason == "store_disk"
     assert caught.value.message.startswith("The image could not be written to disk.")
+
+
+def test_a_private_image_is_served_only_through_its_signed_url(store, fake_cloudinary):
+    image = save(store)  # private
+    signed = store.display_url(image.key, "full", private=True)
+    assert requests.get(signed, timeout=5).status_code == 200
+    public = store.display_url(image.key, "full", private=False)
+    assert requests.get(public, timeout=5).status_code == 404  # not an "upload" asset
+    forged = re.sub(r"s--[\w-]{8}--", "s--AAAAAAAA--", signed)
+    assert requests.get(forged, timeout=5).status_code == 401
+
+
+def test_sharing_and_unsharing_switch_the_delivery_and_old_urls_stop_working(store, fake_cloudinary):
+    image = save(store)
+    private_url = store.display_url(image.key, "thumb", private=True)
+    store.set_private(image.key, False)  # shared
+    shared_url = store.display_url(image.key, "thumb", private=False)
+    assert requests.get(shared_url, timeout=5).status_code == 200
+    assert requests.get(private_url, timeout=5).status_code == 404
+    store.set_private(image.key, True)  # unshared: the URL copied while it was shared is refused
+    assert requests.get(shared_url, timeout=5).status_code == 404
+    assert requests.get(store.display_url(image.key, "thumb", private=True), timeout=5).status_code == 200
+    store.set_private(image.key, True)  # already private: nothing to switch, no error
+    assert store.read(image.key) == fake_cloudinary.uploads[image.key].data
+    store.delete(image.key)
+    assert image.key not in fake_cloudinary.uploads
+
+
+TOKEN_KEY = "9c1f4e2a7b3d8e6f0a5c2b9d4e7f1a3c"
+
+
+def test_with_token_authentication_private_urls_expire(tmp_path):
+    with FakeCloudinary(auth_token_key=TOKEN_KEY) as fake:
+        settings = load_settings(env={"AKARI_DATA_DIR": str(tmp_path), "AKARI_STORE": "cloudinary",
+                                      "CLOUDINARY_AUTH_TOKEN_KEY": TOKEN_KEY, "AKARI_PRIVATE_URL_SECONDS": "600",
+                                      **fake.env()})
+        store = CloudinaryStore.from_settings(settings)
+        image = save(store)
+        url = store.display_url(image.key, "thumb", private=True)
+        assert "__cld_token__=" in url and requests.get(url, timeout=5).status_code == 200
+        assert store.display_url(image.key, "thumb", private=True) == url  # stable within half the lifetime
+        stale = store._auth_token(now=time.time() - 3600)  # a link handed out an hour ago
+        expired, _ = cloudinary.utils.cloudinary_url(image.key, type="authenticated", sign_url=True,
+                                                     cloud_name=fake.cloud_name, api_secret=fake.api_secret,
+                                                     auth_token=stale, **THUMBNAIL_TRANSFORMATION)
+        expired = fake.base_url + expired.split("res.cloudinary.com", 1)[1]
+        assert requests.get(expired, timeout=5).status_code == 401
+        tampered = re.sub(r"hmac=[0-9a-f]+", "hmac=" + "0" * 64, url)
+        assert requests.get(tampered, timeout=5).status_code == 401
+
+
+def test_a_malformed_token_key_stops_start_up():
+    with pytest.raises(ConfigError, match="CLOUDINARY_AUTH_TOKEN_KEY"):
+        load_settings(env={"CLOUDINARY_URL": "cloudinary://k:s@cloud", "CLOUDINARY_AUTH_TOKEN_KEY": "not-hex"})

@@ -3,8 +3,8 @@
 Register with `pytest_plugins = [..., "tests.ui_fixtures"]` in conftest.py (or wrap `reset_streamlit` and
 `open_accounts` in a test module's own fixtures).
 Sign a user in through the real form with `sign_in(at, "alice", PASSWORD)`; to test a page's own logic cheaply,
-seed `at.session_state["authentication_status"] = True` and `at.session_state["username"] = "alice"` before `run()`:
-the guard still re-reads the account from the database.
+start a real session with `seed_session(at, "alice")` before `run()`: the guard still checks it in the database
+on every run.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from akari.config import load_settings
 from akari.db import migrate
 from akari.db.engine import make_engine, make_session_factory
 from akari.roles import ADMIN, MEMBER
+from akari.signins import SignIns
 from akari.studio import Studio
+from ui.signin import SESSION_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"  # meets the password rule; hashed with 4 bcrypt rounds in tests
-TEST_COOKIE_KEY = "test-cookie-key-" + "x" * 32
+TEST_COOKIE_KEY = "tEsT-k3y_Qw9Zr2Lp7Xm4Vb8Nc1Hd6Jf0Gs5Ka"
 
 
 def reset_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Studio]]:
@@ -95,5 +97,19 @@ def sign_in(at: AppTest, username: str, password: str = PASSWORD) -> AppTest:
     return at.button(key="signin_submit").click().run()
 
 
+def seed_session(at: AppTest, username: str) -> int:
+    """Start a real sign-in session for `username` in the test's database and give it to the AppTest's tab."""
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+        sessions = make_session_factory(engine)
+        started = SignIns(sessions).start(Accounts(sessions).get(username).id, "AppTest")
+    finally:
+        engine.dispose()
+    at.session_state[SESSION_ID] = started.id
+    return started.id
+
+
 def signed_in(at: AppTest) -> bool:
-    return at.session_state["authentication_status"] is True if "authentication_status" in at.session_state else False
+    return SESSION_ID in at.session_state

@@ -13,7 +13,9 @@ from akari.preferences import REGISTRATION_MODES
 from akari.roles import ADMIN, MEMBER
 from ui import api_admin_view
 from ui.context import get_studio
+from ui.invitations_view import invitations_section
 from ui.models_admin_view import models_admin
+from ui.sessions_view import admin_sign_out
 from ui.text import plain
 
 log = logging.getLogger("akari.ui")
@@ -23,7 +25,7 @@ FAILURES_SHOWN = 50
 MODE_LABELS = {
     "closed": "Closed: only administrators create accounts",
     "open": "Open: anyone who can reach the app may sign up",
-    "allowlist": "Invited: only the emails and @domains listed below",
+    "allowlist": "Listed emails and @domains, proven by a code sent by email (needs AKARI_SMTP_HOST)",
 }
 
 
@@ -50,6 +52,7 @@ def page(user: CurrentUser) -> None:
     if signup.open:
         with signup:
             signup_form()
+            invitations_section(user)
     if backends.open:
         with backends:
             backend_health()
@@ -163,7 +166,9 @@ def manage_user(accounts: list[Account], acting: CurrentUser, default_quota: int
         except AkariError as exc:
             st.error(plain(exc.message))
         else:
-            _done(f"The password of {username} is reset; any sign-in pause on it is lifted.")
+            _done(f"The password of {username} is reset and they are signed out everywhere; any sign-in pause on it "
+                  "is lifted.")
+    admin_sign_out(username, account.id)
 
 
 def signup_form() -> None:

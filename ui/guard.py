@@ -6,34 +6,27 @@ lives in each page, not only in app.py: with a `pages/` folder, Streamlit can ru
 
 from __future__ import annotations
 
-import logging
-
-import jwt
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 from streamlit.runtime.pages_manager import PagesManager
-from streamlit_authenticator.utilities import LoginError
 
 from akari.accounts import CurrentUser
 from ui.context import get_studio, show_backends
-from ui.signin import SignInService, flash, sign_in_screen, sign_in_service
+from ui.signin import deliver_cookie, session_user, sign_in_screen, sign_out
 from ui.text import plain
 
 __all__ = ["CurrentUser", "require_user", "sidebar", "signed_in_user"]
 
-log = logging.getLogger("akari.ui")
-
-LOGOUT_KEY = "sidebar_logout"  # not "logout": the library keeps its own flag under that name
+LOGOUT_KEY = "sidebar_logout"
 _LOGOUT_REQUESTED = "_akari_logout_requested"
 _SESSION_STARTED = "_akari_session_started"
 
 
 def signed_in_user() -> CurrentUser | None:
     """Who this session is signed in as, re-read from the database; renders nothing. For app.py's navigation."""
-    state = st.session_state
-    if state.get("authentication_status") is not True or state.get(_LOGOUT_REQUESTED):
+    if st.session_state.get(_LOGOUT_REQUESTED):
         return None
-    return get_studio().accounts.current_user(state.get("username"))
+    return session_user(get_studio())
 
 
 def require_user(admin: bool = False) -> CurrentUser:
@@ -43,13 +36,12 @@ def require_user(admin: bool = False) -> CurrentUser:
     """
     _leave_folder_mode()
     studio = get_studio()
-    service = sign_in_service(studio)
-    if st.session_state.pop(_LOGOUT_REQUESTED, False) and st.session_state.get("authentication_status"):
-        service.authenticator.logout(location="unrendered")  # clears the session and deletes the cookie
-        flash("info", "You are signed out.")
-    user = _session_user(service) or _cookie_user(service)
+    if st.session_state.pop(_LOGOUT_REQUESTED, False):
+        sign_out(studio)
+    user = session_user(studio)
     if user is None:
-        user = sign_in_screen(service)  # returns only once someone signed in during this run
+        sign_in_screen(studio)  # stops the script
+    deliver_cookie()
     if admin and not user.is_admin:
         sidebar(user)
         st.error("Only administrators can open this page. Ask an administrator if you need something changed.")
@@ -72,39 +64,6 @@ def _leave_folder_mode() -> None:
         PagesManager.uses_pages_directory = False
         if first_run:
             st.rerun()
-
-
-def _session_user(service: SignInService) -> CurrentUser | None:
-    """The user this session signed in as, if the database still lets them in (enabled, not deleted)."""
-    state = st.session_state
-    if state.get("authentication_status") is not True:
-        return None
-    user = service.accounts.current_user(state.get("username"))
-    if user is None:
-        # The cookie is only a signed username: this check, on every run, is what ends a disabled user's session.
-        service.authenticator.logout(location="unrendered")
-        flash("warning", "Your account is disabled or was removed, so you were signed out. Ask your administrator.")
-        return None
-    # The library captured these at sign-in; the database is the truth (a revoked admin is no longer admin).
-    state["roles"], state["name"], state["email"] = list(user.roles), user.name, user.email
-    return user
-
-
-def _cookie_user(service: SignInService) -> CurrentUser | None:
-    """Sign in from a valid cookie (a returning visitor), then rerun so the navigation shows their pages."""
-    state = st.session_state
-    try:
-        service.authenticator.login(location="unrendered")
-    except (LoginError, jwt.PyJWTError) as exc:
-        # A cookie for an account that is disabled or gone, or one that was tampered with: treat as signed out.
-        log.info("sign-in cookie refused: %s", exc)
-        return None
-    if state.get("authentication_status") is not True:
-        return None
-    if _session_user(service) is None:
-        return None
-    st.rerun()
-    return None  # not reached
 
 
 NAVIGATION = (

@@ -1,31 +1,30 @@
-"""The sign-in screen: the sign-in form, the first-run administrator form and self-registration."""
+"""The sign-in screen (sign-in, first-run administrator, self-registration) and this tab's sign-in session."""
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+import json
+import secrets
+from typing import Any, NoReturn
+from urllib.parse import urlencode
 
-import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 from starlette.requests import Request
-from streamlit.errors import StreamlitDuplicateElementKey
-from streamlit_authenticator.utilities import LoginError, RegisterError
+from streamlit_authenticator.utilities import RegisterError
 
 from akari import accounts as rules
-from akari import runtime
-from akari.accounts import MAX_PASSWORD_BYTES, Accounts, CurrentUser, cookie_key, snapshot
+from akari import invitations, runtime
+from akari.accounts import Accounts, CurrentUser
 from akari.errors import AkariError
+from akari.inputs import check_field
+from akari.invitations import Invitation
 from akari.roles import MEMBER
 from akari.studio import Studio
-from ui.context import get_studio
+from akari.web.signin import COOKIE_NAME, SESSION_ROUTE, SIGNOUT_ROUTE
 from ui.text import plain
 
-COOKIE_NAME = "akari_signin"
-COOKIE_EXPIRY_DAYS = 14.0
+__all__ = ["COOKIE_NAME", "current_session_id", "deliver_cookie", "session_user", "sign_in_screen", "sign_out",
+           "viewer_from_request"]
 
 # Widget keys (tests and the browser suite address widgets by these).
 SIGNIN_USERNAME = "signin_username"
@@ -50,34 +49,43 @@ REGISTER_FIELDS = {
     "Register": "Create my account",
 }
 
-_SERVICE = "_akari_sign_in_service"  # the authenticator made in this run
+VERIFY_EMAIL = "register_verify_email"
+VERIFY_SEND = "register_send_code"
+VERIFY_CODE = "register_code"
+INVITE_PARAM = "invite"  # ?invite=TOKEN: an administrator's invitation link
+SESSION_ID = "_akari_session_id"  # this tab's sign-in session (server-side state: the browser never sees it)
+_TICKET = "_akari_cookie_ticket"  # a one-time ticket the page trades for the HttpOnly cookie, once
+_FORGET_COOKIE = "_akari_forget_cookie"  # after Log out: ask the server to clear the cookie
 _FLASH = "_akari_flash"  # (kind, message) shown once on the next sign-in screen
 _PREFILL_USERNAME = "_akari_prefill_username"  # a username just created, for the next sign-in form
 
 
-@dataclass
-class SignInService:
-    """The authenticator and the credentials it was given this run, with a copy to diff against."""
-
-    authenticator: stauth.Authenticate
-    credentials: dict[str, Any]
-    before: dict[str, Any]
-    accounts: Accounts
-
-    def save_changes(self) -> list[str]:
-        """Write back what the library's widgets changed in its dict (a registration); returns the usernames."""
-        changed = self.accounts.save_credentials(self.before, self.credentials)
-        self.before = snapshot(self.credentials)
-        return changed
+def _field_in_words(value: str, label: str) -> None:
+    """The core's rule for control characters, raised the way the library's form reports a problem."""
+    try:
+        check_field(value, label)
+    except AkariError as exc:
+        raise RegisterError(exc.message) from None
 
 
 class AkariValidator(stauth.Validator):
-    """The library's checks, with Akari's rules: passphrases allowed, usernames as everywhere else in the app."""
+    """The library's checks, with Akari's rules: passphrases allowed, usernames as everywhere else in the app, and
+    control characters refused in words (the library would only say "not valid")."""
 
     def validate_username(self, username: str) -> bool:
+        _field_in_words(username, "username")
         return rules.username_problem(username) is None
 
+    def validate_email(self, email: str) -> bool:
+        _field_in_words(email, "email address")
+        try:
+            rules.check_email(email, required=True)
+        except AkariError:
+            return False
+        return True
+
     def validate_password(self, password: str) -> bool:
+        _field_in_words(password, "password")
         return not rules.password_problems(password)
 
     def diagnose_password(self, password: str) -> str:
@@ -85,6 +93,7 @@ class AkariValidator(stauth.Validator):
 
     def validate_name(self, name: str) -> bool:
         # Called for the first and the last name; the last is optional, an empty name falls back to the username.
+        _field_in_words(name, "name")
         try:
             rules.check_name(name, "")
         except AkariError:
@@ -92,50 +101,63 @@ class AkariValidator(stauth.Validator):
         return True
 
 
-@st.cache_resource(show_spinner=False)
-def _cookie_key() -> str:
-    return cookie_key(get_studio().settings)
-
-
 def viewer_from_request(request: Request) -> CurrentUser | None:
     """Who sent an HTTP request to one of the app's routes, from the sign-in cookie; None when nobody valid."""
-    token = request.cookies.get(COOKIE_NAME)
-    if not token:
-        return None
     try:
-        studio = runtime.open_studio()
-        claims = jwt.decode(token, cookie_key(studio.settings), algorithms=["HS256"])
-    except (jwt.PyJWTError, AkariError):
+        found = runtime.open_studio().signins.find(request.cookies.get(COOKIE_NAME))
+    except AkariError:
         return None
-    if not isinstance(claims, dict) or float(claims.get("exp_date") or 0) < time.time():
+    return found[1] if found else None
+
+
+def session_user(studio: Studio) -> CurrentUser | None:
+    """Who this tab is signed in as, as the database says now; None when signed out or the session was ended
+    (log out elsewhere, a password change, disabling). A returning browser is recognised by its cookie."""
+    state = st.session_state
+    session_id = state.get(SESSION_ID)
+    if session_id is not None:
+        user = studio.signins.user(session_id)
+        if user is not None:
+            return user
+        # Ended elsewhere: nothing of this session's state may outlive it (a draft prompt, a selection).
+        state.clear()
+        flash("warning", "You were signed out: this sign-in was ended (Log out elsewhere, a password change or an "
+              "administrator). Sign in again to continue.")
         return None
-    return studio.accounts.current_user(str(claims.get("username") or ""))
+    found = studio.signins.find(st.context.cookies.get(COOKIE_NAME))
+    if found is None:
+        return None
+    state[SESSION_ID] = found[0]
+    return found[1]
 
 
-def sign_in_service(studio: Studio | None = None) -> SignInService:
-    """The authenticator for this run, made at most once per run.
+def current_session_id() -> int | None:
+    session_id = st.session_state.get(SESSION_ID)
+    return session_id if isinstance(session_id, int) else None
 
-    Its cookie widget has a fixed key, so a second one in the same run raises StreamlitDuplicateElementKey:
-    that exception is the run-scoped marker saying that the one kept in session state is this run's.
-    """
-    studio = studio or get_studio()
-    credentials = studio.accounts.load_credentials()
-    try:
-        authenticator = stauth.Authenticate(
-            credentials,
-            COOKIE_NAME,
-            _cookie_key(),
-            COOKIE_EXPIRY_DAYS,
-            validator=AkariValidator(),
-            auto_hash=False,  # the database holds bcrypt hashes only
-            login_sleep_time=0,  # throttling is ours (per username, in the database), not a fixed sleep
-            password_instructions=rules.PASSWORD_RULE,
-        )
-    except StreamlitDuplicateElementKey:
-        return st.session_state[_SERVICE]
-    service = SignInService(authenticator, credentials, snapshot(credentials), studio.accounts)
-    st.session_state[_SERVICE] = service
-    return service
+
+def sign_out(studio: Studio) -> None:
+    """End this tab's session in the database, forget everything the session held, and clear the cookie."""
+    studio.signins.end(current_session_id())
+    st.session_state.clear()
+    st.session_state[_FORGET_COOKIE] = True
+    flash("info", "You are signed out.")
+
+
+def _post(route: str, body: str = "") -> None:
+    # The cookie comes from an HTTP response (st.App route), never from page script: that is what makes it HttpOnly.
+    st.html(f"<script>fetch({json.dumps(route)}, {{method: 'POST', credentials: 'same-origin', headers: "
+            f"{{'Content-Type': 'application/x-www-form-urlencoded'}}, body: {json.dumps(body)}}});</script>",
+            unsafe_allow_javascript=True)
+
+
+def deliver_cookie() -> None:
+    """Once after a sign-in, have the browser trade its ticket for the cookie; once after Log out, clear it."""
+    ticket = st.session_state.pop(_TICKET, None)
+    if ticket:
+        _post(SESSION_ROUTE, urlencode({"ticket": ticket}))
+    if st.session_state.pop(_FORGET_COOKIE, False):
+        _post(SIGNOUT_ROUTE)
 
 
 def flash(kind: str, message: str) -> None:
@@ -149,44 +171,52 @@ def _show_flash() -> None:
         getattr(st, kind)(message)
 
 
-def _minutes(pause: timedelta) -> int:
-    return max(1, math.ceil(pause.total_seconds() / 60))
-
-
-def sign_in_screen(service: SignInService) -> CurrentUser:
-    """The first-run form, or sign-in (and registration when open). Returns the user who just signed in in this run;
-    otherwise stops the script, so nothing of the page below is ever shown to a visitor."""
+def sign_in_screen(studio: Studio) -> NoReturn:
+    """The first-run form, or sign-in (and registration when open); always stops the script, so nothing of the page
+    below is ever shown to a visitor. A successful sign-in reruns the app as that user."""
     st.set_page_config(page_title="Sign in · Akari")
-    if service.accounts.is_first_run():
-        _first_run(service.accounts)
+    deliver_cookie()
+    if studio.accounts.is_first_run():
+        _first_run(studio.accounts)
         st.stop()
     _, middle, _ = st.columns([1, 2, 1])  # a form, not a page: keep it to a readable width
-    screen = middle.empty()
-    user = None
-    with screen.container():
+    with middle:
         st.title("Akari")
         _show_flash()
-        registration = service.accounts.registration()
-        if registration.mode == "closed":
-            user = _sign_in_form(service)
+        invitation = _invitation(studio)
+        mode = studio.accounts.registration().mode
+        # A domain allowlist admits only addresses proven by an emailed code, so it needs SMTP settings.
+        by_code = invitation is None and mode == "allowlist" and studio.verification.available
+        if mode != "open" and invitation is None and not by_code:
+            _sign_in_form(studio)
         else:
-            sign_in_tab, register_tab = st.tabs(["Sign in", "Create an account"], key="signin_tab")
+            sign_in_tab, register_tab = st.tabs(["Sign in", "Create an account"], key="signin_tab",
+                                                default="Create an account" if invitation else "Sign in")
             with sign_in_tab:
-                user = _sign_in_form(service)
+                _sign_in_form(studio)
             with register_tab:
-                if registration.mode == "allowlist":
-                    st.caption("Registration is open to invited email addresses and domains.")
-                _registration_form(service)
-    if user is None:
-        st.stop()
-    # Signed in during this run: the page renders below. The cookie widget goes outside the emptied screen (or it
-    # would never reach the browser); once it has set the cookie its reply reruns the app, now with the menu.
-    screen.empty()
-    service.authenticator.cookie_controller.set_cookie()
-    return user
+                if invitation is not None:
+                    st.caption("You were invited" + (f" as {plain(invitation.email)}" if invitation.email else "")
+                               + ": create your account below.")
+                if by_code:
+                    _email_code_form(studio)
+                _registration_form(studio, st.query_params.get(INVITE_PARAM) if invitation else None,
+                                   by_code=by_code)
+    st.stop()
 
 
-def _sign_in_form(service: SignInService) -> CurrentUser | None:
+def _invitation(studio: Studio) -> Invitation | None:
+    """The invitation named in the link (?invite=...), if it can still be used; a sentence if it cannot."""
+    token = st.query_params.get(INVITE_PARAM)
+    if token is None:
+        return None
+    found = studio.invitations.find(token)
+    if found is None:
+        st.warning(invitations.UNUSABLE)
+    return found
+
+
+def _sign_in_form(studio: Studio) -> None:
     if _PREFILL_USERNAME in st.session_state:
         st.session_state[SIGNIN_USERNAME] = st.session_state.pop(_PREFILL_USERNAME)
     with st.form("signin"):
@@ -194,45 +224,27 @@ def _sign_in_form(service: SignInService) -> CurrentUser | None:
         st.text_input("Password", type="password", key=SIGNIN_PASSWORD, autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", key=SIGNIN_SUBMIT, type="primary")
     st.caption("Forgot your password? Ask your administrator to reset it.")
-    if not submitted:
-        return None
-    return _sign_in(service, st.session_state[SIGNIN_USERNAME], st.session_state[SIGNIN_PASSWORD])
+    if submitted:
+        _sign_in(studio, st.session_state[SIGNIN_USERNAME], st.session_state[SIGNIN_PASSWORD])
 
 
-def _sign_in(service: SignInService, raw_username: str, password: str) -> CurrentUser | None:
-    accounts = service.accounts
-    username = rules.normalise_username(raw_username)
-    if not username or not password:
-        st.error("Enter your username and your password.")
-        return None
-    pause = accounts.login_pause(username)
-    if pause:
-        # Refused before the password is even looked at, and not counted: the pause cannot be stretched.
-        st.error(f"Too many failed sign-ins for this username. Try again in {_minutes(pause)} minutes.")
-        return None
-    # The library's form has no widget keys and counts failures without a time window, so the form is ours and
-    # the library does the rest: check the hash, fill the session, sign the cookie.
-    controller = service.authenticator.authentication_controller
+def _text(value: object) -> str:
+    """A request detail as text ("" where there is none, as under AppTest)."""
+    return value if isinstance(value, str) else ""
+
+
+def _sign_in(studio: Studio, raw_username: str, password: str) -> None:
     try:
-        # bcrypt 5 refuses passwords over 72 bytes; none can match a stored one, so it is a plain failure.
-        ok = len(password.strip().encode()) <= MAX_PASSWORD_BYTES and controller.login(username, password)
-    except LoginError as exc:
+        user = studio.accounts.sign_in(raw_username, password, client=_text(st.context.ip_address))
+    except AkariError as exc:
         st.error(plain(exc.message))
-        return None
-    if not ok:
-        pause = accounts.record_login_failure(username)
-        message = "Wrong username or password."
-        if pause:
-            message += f" Sign-in for this username is paused for {_minutes(pause)} minutes."
-        st.error(message)
-        return None
-    accounts.clear_login_failures(username)
-    user = accounts.current_user(username)
-    if user is None:  # disabled between loading the credentials and now
-        service.authenticator.logout(location="unrendered")
-        st.error("Wrong username or password.")
-        return None
-    return user
+        return
+    started = studio.signins.start(user.id, _text(st.context.headers.get("User-Agent")))
+    # A new session starts with nothing of the signed-out one (a fixation-proof, clean slate).
+    st.session_state.clear()
+    st.session_state[SESSION_ID] = started.id
+    st.session_state[_TICKET] = started.ticket
+    st.rerun()  # the navigation shows this person's pages; the next run delivers the cookie
 
 
 def _first_run(accounts: Accounts) -> None:
@@ -269,11 +281,38 @@ def _first_run(accounts: Accounts) -> None:
     st.rerun()
 
 
-def _registration_form(service: SignInService) -> None:
+def _email_code_form(studio: Studio) -> None:
+    """Step one of a registration by domain allowlist: a code sent to the address, to type below."""
+    st.caption("Registration is open to the addresses and domains your administrator listed, once you prove the "
+               "address is yours with a code sent to it.")
+    with st.form("register_verify"):
+        email = st.text_input("Email to verify", key=VERIFY_EMAIL, max_chars=254)
+        send = st.form_submit_button("Send me a code", key=VERIFY_SEND)
+    if send:
+        try:
+            st.info(studio.verification.send_code(email))
+        except AkariError as exc:
+            st.error(plain(exc.message))
+    st.text_input("Code from the email", key=VERIFY_CODE, max_chars=6)
+
+
+def _registration_form(studio: Studio, invitation: str | None = None, *, by_code: bool = False) -> None:
+    # The library's form is given no accounts: whether a username or email is taken is the core's question alone,
+    # asked only once a form is submitted.
+    credentials: dict[str, Any] = {"usernames": {}}
+    authenticator = stauth.Authenticate(
+        credentials,
+        "akari_registration",  # the library's own cookie is never set: the session cookie is the server's
+        secrets.token_urlsafe(32),  # signs nothing that is ever used
+        validator=AkariValidator(),
+        auto_hash=False,
+        login_sleep_time=0,
+        password_instructions=rules.PASSWORD_RULE,
+    )
     try:
-        _email, username, _name = service.authenticator.register_user(
+        _email, username, _name = authenticator.register_user(
             location="main",
-            pre_authorized=None,  # Akari's own rule (emails *or* domains) is checked when saving
+            pre_authorized=None,  # Akari's own rule is checked when saving
             domains=None,
             fields=REGISTER_FIELDS,
             captcha=False,
@@ -284,13 +323,18 @@ def _registration_form(service: SignInService) -> None:
     except RegisterError as exc:
         st.error(plain(exc.message))
         return
-    if not username:
+    entry = credentials["usernames"].get(username or "")
+    if not entry:
         return
     try:
-        service.save_changes()
+        account = studio.accounts.register(
+            username, name=f"{entry.get('first_name') or ''} {entry.get('last_name') or ''}".strip(),
+            email=entry.get("email") or "", password_hash=entry.get("password") or "", invitation=invitation,
+            email_code=(st.session_state.get(VERIFY_CODE) or "") if by_code else None)
     except AkariError as exc:
         st.error(plain(exc.message))
         return
+    st.query_params.pop(INVITE_PARAM, None)
     flash("success", "Your account is ready: sign in with it.")
-    st.session_state[_PREFILL_USERNAME] = username
+    st.session_state[_PREFILL_USERNAME] = account.username
     st.rerun()

@@ -163,15 +163,18 @@ class Instance(Base):
 
 
 class LoginFailure(Base):
-    """One failed sign-in; counted over a time window for throttling."""
+    """One sign-in attempt being checked, or one that failed; counted over a time window for throttling."""
 
     __tablename__ = "login_failures"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    client: Mapped[str] = mapped_column(String(64), default="")  # the visitor's address, as the server saw it
+    in_flight: Mapped[bool] = mapped_column(Boolean, default=False)  # reserved, its password still being checked
 
-    __table_args__ = (Index("ix_login_failures_username_at", "username", "at"),)
+    __table_args__ = (Index("ix_login_failures_username_at", "username", "at"),
+                      Index("ix_login_failures_username_client_at", "username", "client", "at"))
 
 
 class Preference(Base):
@@ -246,3 +249,52 @@ class ApiHit(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     window: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
     hits: Mapped[int] = mapped_column(Integer)
+
+
+class SignInSession(Base):
+    """A browser signed in as a user: the cookie holds a random token, the row only its hash; ending it is deleting it.
+
+    A new sign-in starts with a one-time ticket (hashed too) that the browser trades once for its HttpOnly cookie.
+    """
+
+    __tablename__ = "signin_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    ticket_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    ticket_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    user_agent: Mapped[str] = mapped_column(String(256), default="")
+
+    __table_args__ = (Index("ix_signin_sessions_user", "user_id"),)
+
+
+class Invitation(Base):
+    """An administrator's invitation to register: a hashed token, for one email or for N uses, until it expires."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254), default="")  # "" = anyone with the link
+    uses_left: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class EmailCode(Base):
+    """A one-time code sent to an email address (registration by domain allowlist); only its salted hash is kept."""
+
+    __tablename__ = "email_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    salt: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,10 @@ THUMBNAIL_TRANSFORMATION: dict[str, Any] = {
     "fetch_format": "auto",
     "quality": "auto",
 }
+
+
+def _delivery_type(private: bool) -> str:
+    return "authenticated" if private else "upload"
 
 
 def _tag_safe(owner: str) -> str:
@@ -85,6 +90,7 @@ class CloudinaryStore:
                 context={"prompt": meta.prompt[:MAX_CONTEXT_PROMPT], "generation": str(meta.generation_id)},
                 overwrite=True,
                 invalidate=True,
+                type=_delivery_type(private),
                 timeout=self.upload_timeout,  # the uploader ignores config().timeout and could hang for ever
                 **self._account(),
             )
@@ -100,11 +106,24 @@ class CloudinaryStore:
         )
 
     def display_url(self, key: str, size: Size, *, private: bool) -> str:
-        """The original, or the one named grid thumbnail (each distinct transformation counts toward the plan)."""
-        options: dict[str, Any] = THUMBNAIL_TRANSFORMATION if size == "thumb" else {}
-        url, _ = cloudinary.utils.cloudinary_url(key, secure=True, cloud_name=self.credentials.cloud_name,
-                                                 sign_url=False, **options)
+        """The original, or the one named grid thumbnail (each distinct transformation counts toward the plan).
+        A private image is an "authenticated" asset: its URL carries the SDK's signature, without which Cloudinary
+        refuses it, and stops working the moment the image is shared or unshared (the asset changes type)."""
+        options: dict[str, Any] = dict(THUMBNAIL_TRANSFORMATION) if size == "thumb" else {}
+        if private and self.credentials.auth_token_key:
+            options["auth_token"] = self._auth_token()
+        url, _ = cloudinary.utils.cloudinary_url(
+            key, secure=True, cloud_name=self.credentials.cloud_name, type=_delivery_type(private),
+            sign_url=private, api_secret=self.credentials.api_secret if private else None, **options)
         return self._delivered(url)
+
+    def _auth_token(self, now: float | None = None) -> dict[str, Any]:
+        """A token that expires: it starts at the last half-window boundary, so a page shows the same URL (and the
+        browser reuses its cached image) for half the lifetime, and every URL works for at least half of it."""
+        lifetime = self.credentials.private_url_seconds
+        step = max(1, lifetime // 2)
+        start = int((time.time() if now is None else now) // step * step)
+        return {"key": self.credentials.auth_token_key, "start_time": start, "duration": lifetime}
 
     def _delivered(self, url: str) -> str:
         """The SDK's URL on the delivery host this account uses (CLOUDINARY_DELIVERY_BASE, else Cloudinary's)."""
@@ -114,13 +133,25 @@ class CloudinaryStore:
         return url
 
     def set_private(self, key: str, private: bool) -> None:
-        """Every image is delivered publicly by its unguessable name."""
+        """Switch the asset's delivery: "authenticated" (signed URLs only) when private, "upload" when shared; the
+        CDN copies are invalidated, so a URL handed out before stops working."""
+        try:
+            with self._translated("change who can see the image"):
+                cloudinary.uploader.rename(key, key, type=_delivery_type(not private), to_type=_delivery_type(private),
+                                           overwrite=True, invalidate=True, timeout=self.upload_timeout,
+                                           **self._account())
+        except StoreError as exc:
+            if exc.reason != "store_not_found":  # already of that type: nothing to switch
+                raise
 
     def delete(self, key: str) -> None:
-        with self._translated("delete the image"):
-            result = cloudinary.uploader.destroy(
-                key, invalidate=True, resource_type="image", timeout=self.upload_timeout, **self._account()
-            )
+        result: dict[str, Any] = {}
+        for delivery in ("upload", "authenticated"):  # the key alone does not say which type the asset has now
+            with self._translated("delete the image"):
+                result = cloudinary.uploader.destroy(key, invalidate=True, resource_type="image", type=delivery,
+                                                     timeout=self.upload_timeout, **self._account())
+            if result.get("result") == "ok":
+                return
         if result.get("result") not in ("ok", "not found"):
             raise StoreError(
                 "Cloudinary could not delete the image. Please try again.",
@@ -129,7 +160,12 @@ class CloudinaryStore:
             )
 
     def read(self, key: str) -> bytes:
-        url = self.display_url(key, "full", private=False)
+        try:
+            return self._read(self.display_url(key, "full", private=True))
+        except NotFound:  # a shared image is not an authenticated asset
+            return self._read(self.display_url(key, "full", private=False))
+
+    def _read(self, url: str) -> bytes:
         try:
             response = requests.get(url, timeout=self.read_timeout)
         except requests.RequestException as exc:

@@ -6,6 +6,7 @@ import argparse
 import base64
 import binascii
 import hashlib
+import hmac
 import io
 import json
 import re
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from PIL import Image, UnidentifiedImageError
 
@@ -58,6 +59,7 @@ class StoredUpload:
     height: int
     version: int
     fields: dict[str, str]
+    type: str = "upload"  # "authenticated": delivered only through a signed URL
 
 
 @dataclass
@@ -163,8 +165,12 @@ class FakeCloudinary:
         api_secret: str = "fake-secret-do-not-log",
         port: int = 0,
         max_image_bytes: int = MAX_IMAGE_BYTES,
+        auth_token_key: str | None = None,
     ) -> None:
         self.cloud_name = cloud_name
+        # With a key, authenticated assets need a live __cld_token__ (token-based authentication), as on an
+        # account where it is enabled; without, the URL's signature.
+        self.auth_token_key = auth_token_key
         self.api_key = api_key
         self.api_secret = api_secret
         self.max_image_bytes = max_image_bytes
@@ -278,7 +284,7 @@ class FakeCloudinary:
 
     def delivery_url(self, public_id: str) -> str:
         upload = self.uploads[public_id]
-        return f"{self.base_url}/{self.cloud_name}/image/upload/v{upload.version}/{public_id}.{upload.format}"
+        return f"{self.base_url}/{self.cloud_name}/image/{upload.type}/v{upload.version}/{public_id}.{upload.format}"
 
     # -- request handling (called from handler threads) -------------------------------------------
 
@@ -324,6 +330,8 @@ class FakeCloudinary:
             return self._upload(request)
         if segments[3] == "destroy":
             return self._destroy(request.fields)
+        if segments[3] == "rename":
+            return self._rename(request.fields)
         raise CloudinaryError(404, f"Unsupported action {segments[3]}")
 
     def _read_fields(self, request: ReceivedRequest, parts: list[tuple[str, str | None, bytes]]) -> None:
@@ -385,8 +393,9 @@ class FakeCloudinary:
             public_id = f"{fields['folder'].strip('/')}/{public_id}"
         version = self._next_version()
         with self._lock:
-            self.uploads[public_id] = StoredUpload(public_id, data, fmt, width, height, version, dict(fields))
-        url = f"{self.base_url}/{self.cloud_name}/image/upload/v{version}/{public_id}.{fmt}"
+            self.uploads[public_id] = StoredUpload(public_id, data, fmt, width, height, version, dict(fields),
+                                                   fields.get("type") or "upload")
+        url = f"{self.base_url}/{self.cloud_name}/image/{fields.get('type') or 'upload'}/v{version}/{public_id}.{fmt}"
         return {
             "asset_id": secrets.token_hex(16),
             "public_id": public_id,
@@ -400,7 +409,7 @@ class FakeCloudinary:
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "tags": [t for t in fields.get("tags", "").split(",") if t],
             "bytes": len(data),
-            "type": "upload",
+            "type": fields.get("type") or "upload",
             "etag": hashlib.md5(data).hexdigest(),
             "placeholder": False,
             "url": url,
@@ -411,27 +420,71 @@ class FakeCloudinary:
 
     def _destroy(self, fields: dict[str, str]) -> dict:
         with self._lock:
-            found = self.uploads.pop(fields.get("public_id", ""), None)
-        return {"result": "ok" if found else "not found"}
+            upload = self.uploads.get(fields.get("public_id", ""))
+            if upload is None or upload.type != (fields.get("type") or "upload"):
+                return {"result": "not found"}
+            del self.uploads[upload.public_id]
+        return {"result": "ok"}
 
-    def handle_delivery(self, path: str) -> _Reply:
-        """GET /{cloud}/image/upload/[transformation/][v123/]public_id[.ext]."""
-        prefix = f"/{self.cloud_name}/image/upload/"
-        if not path.startswith(prefix):
+    def _rename(self, fields: dict[str, str]) -> dict:
+        """Rename and/or change the delivery type (upload <-> authenticated), as the Upload API's rename does."""
+        with self._lock:
+            upload = self.uploads.get(fields.get("from_public_id", ""))
+            if upload is None or upload.type != (fields.get("type") or "upload"):
+                raise CloudinaryError(404, f"Resource not found - {fields.get('from_public_id', '')}")
+            del self.uploads[upload.public_id]
+            upload.public_id = fields.get("to_public_id") or upload.public_id
+            upload.type = fields.get("to_type") or upload.type
+            self.uploads[upload.public_id] = upload
+        return {"public_id": upload.public_id, "type": upload.type, "version": upload.version}
+
+    def _delivery_signature(self, to_sign: str) -> str:
+        digest = hashlib.sha1((to_sign + self.api_secret).encode()).digest()
+        return "s--" + base64.urlsafe_b64encode(digest)[:8].decode() + "--"
+
+    def _token_valid(self, path: str, query: str) -> bool:
+        assert self.auth_token_key is not None
+        token = parse_qs(query).get("__cld_token__", [""])[0]
+        parts = dict(p.split("=", 1) for p in token.split("~") if "=" in p)
+        if not {"exp", "hmac"} <= parts.keys() or not parts["exp"].isdigit():
+            return False
+        signed = "~".join(f"{name}={parts[name]}" for name in ("ip", "st", "exp", "acl") if name in parts)
+        # The signed URL is the path with every character of Cloudinary's unsafe set %-escaped, in lower case.
+        escaped = re.sub(r'[ "#%&\'/:;<=>?@\[\\\]^`{|}~]', lambda m: "".join(f"%{b:02x}" for b in m.group(0).encode()),
+                         path)
+        to_sign = signed + f"~url={escaped}"
+        expected = hmac.new(bytes.fromhex(self.auth_token_key), to_sign.encode(), hashlib.sha256).hexdigest()
+        return secrets.compare_digest(parts["hmac"], expected) and int(parts["exp"]) > time.time()
+
+    def handle_delivery(self, path: str, query: str = "") -> _Reply:
+        """GET /{cloud}/image/{upload|authenticated}/[s--sig--/][transformation/][v123/]public_id[.ext]. An
+        authenticated asset is served only with a valid signature, and only under its own type."""
+        match = re.match(rf"^/{re.escape(self.cloud_name)}/image/(upload|authenticated)/(.*)$", path)
+        if match is None:
             return _Reply(404, b"Resource not found", "text/plain")
-        segments = path[len(prefix) :].split("/")
+        delivery_type, rest = match.groups()
+        segments = rest.split("/")
+        signature = segments.pop(0) if segments and re.fullmatch(r"s--[A-Za-z0-9_-]{8}--", segments[0]) else None
         transformation = ""
         if segments and re.fullmatch(r"[a-z]{1,3}_[^/]+", segments[0]) and len(segments) > 1:
             transformation = segments.pop(0)
         if segments and re.fullmatch(r"v\d+", segments[0]):
             segments.pop(0)
-        public_id = "/".join(segments)
+        source = "/".join(segments)
+        if delivery_type == "authenticated" and self.auth_token_key is not None:
+            if not self._token_valid(path, query):
+                return _Reply(401, b"Unauthorized: missing, wrong or expired token", "text/plain")
+        elif delivery_type == "authenticated":
+            expected = self._delivery_signature("/".join(p for p in (transformation, source) if p))
+            if signature is None or not secrets.compare_digest(signature, expected):
+                return _Reply(401, b"Unauthorized: missing or wrong signature", "text/plain")
+        public_id = source
         upload = self.uploads.get(public_id)
         extension = None
         if upload is None and "." in public_id:
             public_id, extension = public_id.rsplit(".", 1)
             upload = self.uploads.get(public_id)
-        if upload is None:
+        if upload is None or upload.type != delivery_type:
             return _Reply(404, b"Resource not found", "text/plain")
         if not transformation and extension in (None, upload.format):
             return _Reply(200, upload.data, OUTPUT_FORMATS.get(upload.format, ("", "image/jpeg"))[1])
@@ -444,10 +497,12 @@ def _handler_for(fake: FakeCloudinary) -> type[BaseHTTPRequestHandler]:
         timeout = 10  # a silent client must not pin a handler thread at shutdown
 
         def do_GET(self) -> None:
-            path = unquote(urlsplit(self.path).path)
+            split = urlsplit(self.path)
+            path = unquote(split.path)
             request = ReceivedRequest("GET", path, headers={k.lower(): v for k, v in self.headers.items()})
             fake._record(request)
-            reply = fake.handle_api(request, []) if path.startswith("/v1_1/") else fake.handle_delivery(path)
+            reply = (fake.handle_api(request, []) if path.startswith("/v1_1/")
+                     else fake.handle_delivery(path, split.query))
             self._send(reply)
 
         def do_POST(self) -> None:
