@@ -227,9 +227,9 @@ def password_matches(password: str, password_hash: str | None) -> bool:
 
 
 @functools.cache
-def _dummy_hash() -> str:
+def _dummy_hash(rounds: int) -> str:
     """A hash nobody's password matches, at the configured cost: checked against for unknown usernames."""
-    return hash_password(secrets.token_urlsafe(24))
+    return hash_password(secrets.token_urlsafe(24), rounds)
 
 
 def _looks_like_bcrypt(value: object) -> bool:
@@ -327,7 +327,7 @@ class Accounts:
             user = session.scalar(select(User).where(User.username == username, may_sign_in()))
             found = (current_of(user), user.password_hash) if user else None
         if found is None:
-            password_matches(password.strip(), _dummy_hash())
+            password_matches(password.strip(), _dummy_hash(self.bcrypt_rounds))
             return None
         return found[0] if password_matches(password.strip(), found[1]) else None
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
-import jwt
 import pytest
 import requests
 from sqlalchemy import update
@@ -22,6 +21,7 @@ from akari.errors import AkariError
 from akari.prompts import GenerationRequest
 from akari.studio import Studio
 from akari.web.api_errors import STATUS_BY_REASON
+from akari.web.signin import COOKIE_NAME
 from tests.db_fixtures import postgres_schema_url
 from tests.e2e.servers import AppServer
 from tests.fakes.cloudinary_server import FakeCloudinary
@@ -59,12 +59,16 @@ class Api:
         return self.call("POST", "/api/image-generation", who, json={"prompt": prompt, **body})
 
     def cookie(self, username: str) -> dict[str, str]:
-        """A sign-in cookie as the sign-in page sets it (the account gets a password, as a signed-in one has)."""
+        """A sign-in cookie as the sign-in route sets it (the account gets a password, as a signed-in one has); an
+        unknown username gets a made-up token."""
         with self.studio.sessions.begin() as session:
-            session.execute(update(User).where(User.username == username).values(
-                password_hash=bcrypt.hashpw(b"a long enough password", bcrypt.gensalt(4)).decode()))
-        claims = {"username": username, "exp_date": time.time() + 3600}
-        return {"akari_signin": jwt.encode(claims, COOKIE_KEY, algorithm="HS256")}
+            user_id = session.scalar(update(User).where(User.username == username).values(
+                password_hash=bcrypt.hashpw(b"a long enough password", bcrypt.gensalt(4)).decode()
+            ).returning(User.id))
+        if user_id is None:
+            return {COOKIE_NAME: "not-a-session-token"}
+        started = self.studio.signins.start(user_id, "test")
+        return {COOKIE_NAME: self.studio.signins.redeem(started.ticket) or ""}
 
 
 def _open(tmp: Path, env: dict[str, str]) -> Iterator[Api]:
@@ -73,7 +77,8 @@ def _open(tmp: Path, env: dict[str, str]) -> Iterator[Api]:
     env = {**env, "AKARI_COOKIE_KEY": COOKIE_KEY, "AKARI_MAX_RETRIES": "0", "AKARI_READ_TIMEOUT": "2",
            "AKARI_UPLOAD_TIMEOUT": "2", "AKARI_API_RATE_PER_MINUTE": "1000"}
     server = AppServer(data, env=env).start()
-    studio = Studio.open(load_settings(env={"AKARI_DATA_DIR": str(data), **database}), run_migrations=False)
+    studio = Studio.open(load_settings(env={"AKARI_DATA_DIR": str(data), "AKARI_COOKIE_KEY": COOKIE_KEY, **database}),
+                         run_migrations=False)
     try:
         yield Api(server, studio)
     finally:

@@ -35,7 +35,7 @@ def db(database_url: str, smtp: FakeSMTP, monkeypatch: pytest.MonkeyPatch) -> It
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     sessions = make_session_factory(engine)
-    accounts = Accounts(sessions)
+    accounts = Accounts(sessions, bcrypt_rounds=4)
     accounts.create_user("root", PASSWORD, roles=(ADMIN,), email="root@allowed.com")
     accounts.set_registration("allowlist", ["@allowed.com"])
     yield accounts, EmailVerification(sessions, load_settings(env=smtp.env()).smtp)

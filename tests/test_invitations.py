@@ -28,7 +28,7 @@ def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Acc
     engine = make_engine(database_url, connections=20)
     migrate.upgrade(engine)
     sessions = make_session_factory(engine)
-    accounts = Accounts(sessions)
+    accounts = Accounts(sessions, bcrypt_rounds=4)
     root = accounts.create_user("root", PASSWORD, roles=(ADMIN,))
     yield accounts, Invitations(sessions), root.id
     engine.dispose()

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from akari import accounts as accounts_module
-from akari.accounts import LOGIN_FAILURE_LIMIT, Accounts, bcrypt_rounds
+from akari.accounts import LOGIN_FAILURE_LIMIT, Accounts
 from akari.db import migrate
 from akari.db.engine import make_engine, make_session_factory
 from akari.db.models import User
@@ -35,7 +35,7 @@ def _fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
 def accounts(database_url: str) -> Iterator[Accounts]:
     engine = make_engine(database_url, connections=40)
     migrate.upgrade(engine)
-    yield Accounts(make_session_factory(engine))
+    yield Accounts(make_session_factory(engine), bcrypt_rounds=4)
     engine.dispose()
 
 
@@ -116,7 +116,7 @@ def test_an_unknown_username_costs_one_bcrypt_check_at_the_same_cost(accounts: A
         accounts.sign_in("alice", "a wrong guess")
     unknown, known = checks
     assert unknown and known and unknown != known
-    assert unknown.split("$")[2] == known.split("$")[2] == f"{bcrypt_rounds():02d}"
+    assert unknown.split("$")[2] == known.split("$")[2] == f"{accounts.bcrypt_rounds:02d}"
 
 
 def test_eight_parallel_first_admin_forms_make_one_administrator(accounts: Accounts) -> None:

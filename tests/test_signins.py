@@ -38,7 +38,7 @@ def db(database_url: str) -> Iterator[tuple[Accounts, SignIns]]:
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     sessions = make_session_factory(engine)
-    accounts = Accounts(sessions)
+    accounts = Accounts(sessions, bcrypt_rounds=4)
     accounts.create_user("root", PASSWORD, roles=(ADMIN,))
     accounts.create_user("alice", PASSWORD)
     yield accounts, SignIns(sessions, KEY)

@@ -104,7 +104,7 @@ def seed_session(at: AppTest, username: str) -> int:
     try:
         migrate.upgrade(engine)
         sessions = make_session_factory(engine)
-        started = SignIns(sessions).start(Accounts(sessions).get(username).id, "AppTest")
+        started = SignIns(sessions).start(Accounts(sessions, bcrypt_rounds=4).get(username).id, "AppTest")
     finally:
         engine.dispose()
     at.session_state[SESSION_ID] = started.id
