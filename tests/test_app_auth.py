@@ -487,7 +487,7 @@ def test_an_admin_signs_a_user_out_everywhere(accounts: Accounts) -> None:
 
 def test_an_admin_makes_an_invitation_link_that_registers_a_member(accounts: Accounts) -> None:
     add_user(accounts, "root", admin=True)
-    admin = _sign_in_page(app("pages/admin.py"), "root")
+    admin = _open_tab(_sign_in_page(app("pages/admin.py"), "root"), "Sign-up and quotas")
     admin.number_input(key="invitation_uses").set_value(2)
     admin.button(key="invitation_create").click().run()
     (link,) = [c.value for c in admin.code]

@@ -18,7 +18,7 @@ from akari.models_catalog import get_model
 from akari.records import GenerationRecord
 from akari.studio import Studio
 from akari.usage import Usage, UsageFilter
-from tests.ui_fixtures import reset_streamlit
+from tests.ui_fixtures import reset_streamlit, seed_session
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "generate.py")
@@ -44,8 +44,7 @@ def studio(fresh_streamlit: list[Studio]) -> Studio:
 
 def page(script: str = PAGE, username: str = "ada") -> AppTest:
     at = AppTest.from_file(script, default_timeout=30)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
+    seed_session(at, username)
     return at.run()
 
 
@@ -190,8 +189,7 @@ def test_reuse_settings_from_the_gallery_restores_the_model_its_inputs_and_refer
 
     gallery = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     gallery.secrets["cookie_key"] = "test-cookie-key-" + "x" * 32
-    gallery.session_state["authentication_status"] = True
-    gallery.session_state["username"] = "ada"
+    seed_session(gallery, "ada")
     gallery.run()
     gallery.switch_page("pages/gallery.py").run()
     gallery.button(key=f"gallery_open_{made.id}").click().run()
