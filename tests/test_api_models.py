@@ -1,4 +1,4 @@
-"""The HTTP API speaks models: model, aspect or size, negative prompt, guidance and a reference, with the core's words."""
+"""The HTTP API speaks models: model, aspect or size, negative prompt, guidance, a reference, in the core's words."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def generation_json(request: Request, images: Images, record: GenerationRecord) 
 def model_usage_json(rows: list[ModelUsage]) -> list[dict[str, Any]]:
     return [{"model": m.model, "label": m.label, "generations": m.generations, "succeeded": m.succeeded,
              "failed": m.failed, "neurons": m.neurons, "dollars": round(m.dollars, 4), "average_ms": m.average_ms,
-             "slowest_ms": m.slowest_ms} for m in rows]
+             "p95_ms": m.p95_ms} for m in rows]
 
 
 def usage_json(report: UsageReport, username: str | None, by_model: list[ModelUsage] | None = None) -> dict[str, Any]:
