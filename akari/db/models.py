@@ -145,6 +145,9 @@ class Generation(Base):
             sqlite_where=text("is_public = 1 AND status = 'succeeded' AND deleted_at IS NULL"),
             postgresql_where=text("is_public AND status = 'succeeded' AND deleted_at IS NULL"),
         ),
+        # Is an uploaded reference image still used by another generation? (migration 0007)
+        Index("ix_generations_reference", "reference_key", sqlite_where=text("reference_key IS NOT NULL"),
+              postgresql_where=text("reference_key IS NOT NULL")),
     )
 
 

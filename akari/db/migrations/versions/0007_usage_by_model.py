@@ -1,5 +1,8 @@
 """Usage by model from the summaries: usage_daily / usage_delta get a `model` key, as 0004 added `source`.
 
+Also an index on generations.reference_key (the rows that have one): deleting a generation asks whether any other
+live generation still uses its uploaded reference image.
+
 The summaries are rebuilt from the generations (they are exactly a function of them) and the triggers append the
 model with each change, so the split by model reads a few summary rows per day instead of every generation.
 
@@ -124,10 +127,14 @@ def upgrade() -> None:
     elif dialect == "postgresql":
         op.execute(POSTGRESQL_USAGE)
     _swap_summaries(with_model=True)
+    op.create_index("ix_generations_reference", "generations", ["reference_key"],
+                    sqlite_where=sa.text("reference_key IS NOT NULL"),
+                    postgresql_where=sa.text("reference_key IS NOT NULL"))
 
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
+    op.drop_index("ix_generations_reference", table_name="generations")
     if dialect == "sqlite":
         for trigger in V4.USAGE_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
