@@ -108,6 +108,8 @@ def test_no_model_means_the_admins_default_with_its_own_steps_and_a_disabled_one
     try:
         made = _get(api, "dee", api.make("dee", "a quiet street").json()["id"])
         assert (made["model"], made["steps"], made["width"]) == (SDXL, 20, 1024)
+        listed = api.call("GET", "/api").json()
+        assert listed["model"] == SDXL and [m["id"] for m in listed["models"]] == [SCHNELL, SDXL]
         refused = api.make("dee", "a quiet street", model=PHOENIX)
         assert (refused.status_code, refused.json()["error"]) == (
             400, "Leonardo Phoenix 1.0 is not enabled on this server. Pick one of: FLUX.1 [schnell], "

@@ -25,6 +25,7 @@ from akari.db.transactions import translated
 from akari.errors import AkariError, InvalidInput
 from akari.gallery import MAX_PAGE_SIZE, PAGE_SIZE, Gallery, GalleryQuery
 from akari.generation import PENDING_UPLOAD_MESSAGE
+from akari.model_choice import ModelChoice
 from akari.prompts import GenerationRequest
 from akari.studio import Studio
 from akari.tokens import ApiCaller
@@ -234,6 +235,7 @@ async def describe(request: Request) -> Response:
     try:
         studio = await run_in_threadpool(runtime.open_studio)
         enabled = await run_in_threadpool(api_enabled, studio.sessions)
+        models, default = await run_in_threadpool(ModelChoice(studio.sessions).get)
     except AkariError as exc:
         return error_response(exc)
     except Exception:
@@ -241,7 +243,8 @@ async def describe(request: Request) -> Response:
         return internal_error()
     return JSONResponse({
         "enabled": enabled,
-        "model": studio.generator.model,
+        "model": default.id,  # what a request without "model" gets
+        "models": [{"id": m.id, "label": m.label, "default": m.id == default.id} for m in models],
         "authentication": "Authorization: Bearer <token> (make one on the Account page, or: python -m akari tokens "
                           "create USER), or the sign-in cookie from the studio's own pages (JSON bodies only).",
         "routes": ROUTES,
