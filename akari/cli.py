@@ -25,8 +25,8 @@ from akari.db import migrate
 from akari.db.engine import make_engine, make_session_factory
 from akari.db.transactions import translated
 from akari.errors import AkariError, InvalidInput
-from akari.models_catalog import ASPECTS, CATALOG, get_model
-from akari.prompts import DEFAULT_STEPS, GenerationRequest
+from akari.models_catalog import ASPECTS, CATALOG
+from akari.prompts import GenerationRequest
 from akari.records import GenerationRecord
 from akari.roles import ADMIN, MEMBER
 from akari.stores.local import LocalStore
@@ -112,22 +112,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _model_request(args: argparse.Namespace, request: GenerationRequest) -> GenerationRequest:
-    """The request with the model options: --model, --aspect, --negative-prompt, --guidance, --reference."""
-    spec = get_model(args.model) if args.model else None
-    steps = request.steps if args.steps is not None else (spec.default_steps if spec else DEFAULT_STEPS)
-    width = height = None
-    if args.aspect:
-        if spec is None:
-            raise InvalidInput("--aspect needs --model: each model has its own sizes.")
-        if spec.takes_size:
-            width, height = spec.size_for(args.aspect)
+    """The request with the model options: --model, --aspect, --negative-prompt, --guidance, --reference. Steps and
+    the aspect's size are the core's to fill in for the model (prompts.validate)."""
     reference = None
     if args.reference:
         try:
             reference = Path(args.reference).read_bytes()
         except OSError as exc:
             raise InvalidInput(f"Cannot read the reference image {args.reference!r}: {exc.strerror}.") from exc
-    return replace(request, model=args.model, steps=steps, width=width, height=height, guidance=args.guidance,
+    return replace(request, model=args.model, steps=args.steps, aspect=args.aspect, guidance=args.guidance,
                    negative_prompt=args.negative_prompt, reference=reference)
 
 

@@ -60,6 +60,12 @@ class QuotaExceeded(AkariError):
     reason = "quota"
 
 
+class NeuronQuotaExceeded(QuotaExceeded):
+    """The user's daily neuron quota cannot hold this request (a bigger model, size or more steps cost more)."""
+
+    reason = "neuron_quota"
+
+
 class NotFound(AkariError):
     """The thing asked for does not exist (or is not visible to this user)."""
 

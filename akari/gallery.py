@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, select, table, true, update
 from sqlalchemy.orm import Session
 
+from akari import references
 from akari.db.models import Generation, User, utcnow
 from akari.errors import InvalidInput, NotFound, PermissionDenied
 from akari.inputs import record_id, search_text
@@ -261,6 +262,10 @@ class Gallery:
                         .where(Generation.id.in_(deleted), Generation.deleted_at.is_(None))
                         .values(deleted_at=utcnow(), is_public=False, is_favourite=False)
                     )
+                for record in records:  # committed: an uploaded reference goes with the last one using it
+                    if record.id in deleted:
+                        references.release(self.sessions, self.images.stores, record.reference_key,
+                                           record.reference_store)
         return len(deleted)
 
     def _delete_files(self, record: GenerationRecord) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from akari import logs, model_choice
+from akari import logs, model_choice, references
 from akari.completions import Completions
 from akari.db.engine import IMMEDIATE
 from akari.db.models import Generation, User, utcnow
@@ -46,6 +46,10 @@ _ANYONE_WAITING = select(exists().where(Generation.status == "queued"))
 _LOCK_USER = (select(_USERS.c.id, _USERS.c.username, _USERS.c.enabled, _USERS.c.daily_quota,
                       _USERS.c.daily_neuron_quota)
               .where(_USERS.c.id == bindparam("id")).with_for_update(key_share=True))
+# "Reuse settings" shares the generation's stored reference: locked against a delete that would release it.
+_REUSABLE = (select(_GENERATIONS.c.id)
+             .where(_GENERATIONS.c.id == bindparam("id"), _GENERATIONS.c.deleted_at.is_(None))
+             .with_for_update(read=True))
 _INSERT = insert(_GENERATIONS).returning(_GENERATIONS.c.id, sort_by_parameter_order=True)
 
 
@@ -165,7 +169,7 @@ class GenerationService:
         if request.reference is not None:
             fmt, _w, _h = check_reference(request.reference)
             store = self.stores.current
-            stored = store.save(request.reference, name=f"ref-u{user_id}-{secrets.token_hex(8)}", fmt=fmt,
+            stored = store.save(request.reference, name=references.upload_name(user_id), fmt=fmt,
                                 private=True, meta=ImageMeta(0, str(user_id), request.prompt))
             return stored.key, store.name
         source = request.reference_from if request.reference_from is not None else request.reference_of
@@ -203,6 +207,10 @@ class GenerationService:
                 raise NotFound("That account does not exist.")
             if not user.enabled:
                 raise PermissionDenied("This account is disabled. Ask your administrator.")
+            reused_from = requests[0].reference_of
+            if reference is not None and reused_from is not None \
+                    and connection.execute(_REUSABLE, {"id": reused_from}).first() is None:
+                raise InvalidInput("That generation's reference image cannot be reused: it was deleted.")
             paid = self.generator.name == "cloudflare"
             each = [spec.neurons(r.width, r.height, r.steps, 1 if reference else 0) if spec and paid else 0.0
                     for r in requests]

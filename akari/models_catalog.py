@@ -200,7 +200,7 @@ DEFAULT_MODEL = "@cf/black-forest-labs/flux-1-schnell"
 
 
 def get_model(model_id: str) -> ModelSpec:
-    spec = CATALOG.get(model_id)
+    spec = CATALOG.get(model_id) if isinstance(model_id, str) else None
     if spec is None:
         raise InvalidInput(f"Unknown model {model_id!r}. Pick one of: {', '.join(s.label for s in CATALOG.values())}.")
     return spec

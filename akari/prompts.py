@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from akari.errors import InvalidInput
+from akari.models_catalog import ASPECTS
 
 if TYPE_CHECKING:
     from akari.models_catalog import ModelSpec
@@ -33,7 +34,7 @@ STYLE_PRESETS: dict[str, str] = {
 @dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
-    steps: int = DEFAULT_STEPS
+    steps: int | None = DEFAULT_STEPS  # None: the model's default
     seed: int | None = None  # None: a random seed is chosen and recorded
     is_public: bool = False
     source: str = "ui"  # ui | api | cli: where it was asked for, for the usage figures
@@ -41,6 +42,7 @@ class GenerationRequest:
     model: str | None = None  # None: the admin's default model
     width: int | None = None
     height: int | None = None
+    aspect: str | None = None  # or: an aspect-ratio preset (akari.models_catalog.ASPECTS), sized for the model
     guidance: float | None = None
     negative_prompt: str | None = None
     reference: bytes | None = None  # an uploaded reference image (image-to-image)
@@ -111,15 +113,19 @@ def validate(request: GenerationRequest, spec: ModelSpec | None = None) -> Gener
     checked against what that model accepts (and `model` is filled in)."""
     if request.source not in SOURCES:
         raise InvalidInput(f"The source must be one of: {', '.join(SOURCES)}.")
+    steps = spec.default_steps if spec is not None and request.steps is None else request.steps
     checked = GenerationRequest(
         prompt=clean_prompt(request.prompt),
-        steps=spec.check_steps(request.steps) if spec else check_steps(request.steps),
+        steps=spec.check_steps(steps) if spec else check_steps(steps),
         seed=check_seed(request.seed),
         is_public=bool(request.is_public),
         source=request.source,
     )
     if spec is None:
         return checked
+    for name, value in (("reference", request.reference_from), ("reference", request.reference_of)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidInput(f"The {name} must be the id of a generation: a whole number (you gave {value!r}).")
     given = [x for x in (request.reference, request.reference_from, request.reference_of) if x is not None]
     if len(given) > 1:
         raise InvalidInput("Start from one reference image: an upload or a gallery image, not both.")
@@ -130,7 +136,26 @@ def validate(request: GenerationRequest, spec: ModelSpec | None = None) -> Gener
             raise InvalidInput("The reference image must be a picture of at most 10 MB.")
         check_reference(request.reference)
     spec.check_references(len(given))
-    width, height = spec.check_size(request.width, request.height)
+    width, height = spec.check_size(*_asked_size(request, spec))
     return replace(checked, model=spec.id, width=width, height=height, guidance=spec.check_guidance(request.guidance),
                    negative_prompt=spec.check_negative_prompt(request.negative_prompt), reference=request.reference,
                    reference_from=request.reference_from, reference_of=request.reference_of)
+
+
+def _asked_size(request: GenerationRequest, spec: ModelSpec) -> tuple[object, object]:
+    """(width, height) as asked: given, or the aspect preset's size for this model."""
+    if request.aspect is None:
+        return request.width, request.height
+    if request.width is not None or request.height is not None:
+        raise InvalidInput("Give an aspect ratio or a width and height, not both.")
+    if not isinstance(request.aspect, str):
+        raise InvalidInput(f"The aspect ratio must be one of: {', '.join(ASPECTS)} (you gave {request.aspect!r}).")
+    size = spec.size_for(request.aspect)
+    if not spec.takes_size:
+        a, b = ASPECTS[request.aspect]
+        if size[0] * b != size[1] * a:
+            raise InvalidInput(f"{spec.label} makes {size[0]}x{size[1]} images only: leave the aspect ratio out or "
+                               "pick another model.")
+        return None, None
+    return size
+

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from akari import preferences
 from akari.db.models import Generation, Preference, User, utcnow
-from akari.errors import InvalidInput, QuotaExceeded
+from akari.errors import InvalidInput, NeuronQuotaExceeded, QuotaExceeded
 
 # What counts against the quota: everything started today except what failed or was cancelled before it ran.
 COUNTED_STATUSES = ("queued", "running", "succeeded", "pending_upload")
@@ -126,7 +126,7 @@ class Quotas:
         if neurons > 0:
             allowance = NeuronUsage(spent, self.neuron_quota_for(session, user))
             if spent + neurons > allowance.quota + 1e-6:
-                raise QuotaExceeded(
+                raise NeuronQuotaExceeded(
                     f"This needs {neurons:,.1f} neurons and you have {allowance.left:,.1f} of today's "
                     f"{allowance.quota:,.0f} left. Pick a cheaper model, a smaller size or fewer steps, or wait for "
                     "the reset at 00:00 UTC.")

@@ -13,20 +13,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from akari.db.models import UsageDaily, UsageDelta
 from akari.db.transactions import retrying
 
-COLUMNS = "(dimension, user_id, day, value, source, generations, neurons, time_ms)"
+COLUMNS = "(dimension, user_id, day, value, source, model, generations, neurons, time_ms)"
 _FOLD_LOCK = 0x414B415253  # PostgreSQL advisory lock: one folder at a time, across processes
-_UPSERT = (f"INSERT INTO usage_daily AS u {COLUMNS} {{rows}} ON CONFLICT (dimension, user_id, day, value, source) "
+_UPSERT = (f"INSERT INTO usage_daily AS u {COLUMNS} {{rows}} "
+           "ON CONFLICT (dimension, user_id, day, value, source, model) "
            "DO UPDATE SET generations = u.generations + excluded.generations, "
            "neurons = u.neurons + excluded.neurons, time_ms = u.time_ms + excluded.time_ms")
-_GROUPED = ("SELECT dimension, user_id, day, value, source, sum(generations), sum(neurons), sum(time_ms) "
-            "FROM {source} WHERE true GROUP BY dimension, user_id, day, value, source")
+_GROUPED = ("SELECT dimension, user_id, day, value, source, model, sum(generations), sum(neurons), sum(time_ms) "
+            "FROM {source} WHERE true GROUP BY dimension, user_id, day, value, source, model")
 
 
 def summaries() -> Subquery:
     """Folded summaries and pending deltas as one table, for readers to filter and sum."""
     def rows(table: type[UsageDaily] | type[UsageDelta]):  # type: ignore[no-untyped-def]
-        return select(table.dimension, table.user_id, table.day, table.value, table.source, table.generations,
-                      table.neurons, table.time_ms)
+        return select(table.dimension, table.user_id, table.day, table.value, table.source, table.model,
+                      table.generations, table.neurons, table.time_ms)
 
     return union_all(rows(UsageDaily), rows(UsageDelta)).subquery("summaries")
 
@@ -65,21 +66,21 @@ def add_to_summaries(connection: Connection, after_id: int = 0) -> None:
     bucket = f"CASE WHEN {timed} THEN {_BUCKET_SQL.format(ms=ms)} END"
     # One pass over the new rows into a small cube, then each dimension is summed from the cube.
     connection.execute(text(
-        f"CREATE TEMPORARY TABLE usage_cube AS SELECT user_id, {day} AS day, source, status, steps, "
+        f"CREATE TEMPORARY TABLE usage_cube AS SELECT user_id, {day} AS day, source, model, status, steps, "
         f"coalesce(error_reason, 'unknown') AS reason, {bucket} AS bucket, count(*) AS n, "
         f"sum(neurons) AS neurons, sum(CASE WHEN {timed} THEN {ms} ELSE 0 END) AS ms "
         f"FROM generations WHERE id > :after "
-        f"GROUP BY user_id, {day}, source, status, steps, coalesce(error_reason, 'unknown'), {bucket}"
+        f"GROUP BY user_id, {day}, source, model, status, steps, coalesce(error_reason, 'unknown'), {bucket}"
     ), {"after": after_id})
     selects = (
-        "SELECT 'status', user_id, day, status, source, sum(n), sum(neurons), 0 FROM usage_cube WHERE true "
-        "GROUP BY user_id, day, status, source",
-        f"SELECT 'steps', user_id, day, CAST(steps AS {as_text}), source, sum(n), sum(neurons), 0 FROM usage_cube "
-        "WHERE true GROUP BY user_id, day, steps, source",
-        "SELECT 'reason', user_id, day, reason, source, sum(n), sum(neurons), 0 FROM usage_cube "
-        "WHERE status = 'failed' GROUP BY user_id, day, reason, source",
-        f"SELECT 'time', user_id, day, CAST(bucket AS {as_text}), source, sum(n), sum(neurons), sum(ms) "
-        "FROM usage_cube WHERE bucket IS NOT NULL GROUP BY user_id, day, bucket, source",
+        "SELECT 'status', user_id, day, status, source, model, sum(n), sum(neurons), 0 FROM usage_cube WHERE true "
+        "GROUP BY user_id, day, status, source, model",
+        f"SELECT 'steps', user_id, day, CAST(steps AS {as_text}), source, model, sum(n), sum(neurons), 0 "
+        "FROM usage_cube WHERE true GROUP BY user_id, day, steps, source, model",
+        "SELECT 'reason', user_id, day, reason, source, model, sum(n), sum(neurons), 0 FROM usage_cube "
+        "WHERE status = 'failed' GROUP BY user_id, day, reason, source, model",
+        f"SELECT 'time', user_id, day, CAST(bucket AS {as_text}), source, model, sum(n), sum(neurons), sum(ms) "
+        "FROM usage_cube WHERE bucket IS NOT NULL GROUP BY user_id, day, bucket, source, model",
     )
     for select_sql in selects:
         # WHERE in every SELECT: SQLite needs it to tell the SELECT apart from the ON CONFLICT clause.

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session
 
-from akari.db.models import Generation, User
+from akari.db.models import User
 from akari.errors import InvalidInput, PermissionDenied
 from akari.models_catalog import label_for
 from akari.pricing import FREE_NEURONS_PER_DAY, dollars_for
@@ -116,8 +116,8 @@ class ModelUsage:
     succeeded: int
     failed: int
     neurons: float
-    average_ms: float | None  # time to image, of the images made
-    slowest_ms: int | None
+    average_ms: float | None  # time to image, of the images made and stored
+    p95_ms: float | None  # its 95th percentile, from the summaries' 100 ms buckets
 
     @property
     def dollars(self) -> float:
@@ -298,31 +298,42 @@ class Usage:
             raise PermissionDenied("Only administrators can see other people's usage.")
 
     def by_model(self, viewer: Viewer, usage_filter: UsageFilter) -> list[ModelUsage]:
-        """The period split by model, most used first. From the rows themselves (the summaries have no model
-        dimension): one GROUP BY over the period's rows, on the created_at index."""
+        """The period split by model, most used first, from the summaries' model key (migration 0007): counts and
+        neurons from the status rows, time to image from the time buckets, as the headline figures are."""
         check_dates(usage_filter)
-        start = datetime.combine(usage_filter.date_from, time())
-        end = datetime.combine(usage_filter.date_to + timedelta(days=1), time())
-        made = Generation.status.in_(SUCCESS_STATUSES)
-        count = func.count(Generation.id)
-        stmt = (
-            select(Generation.model, count, func.sum(case((made, 1), else_=0)),
-                   func.sum(case((Generation.status == "failed", 1), else_=0)),
-                   func.sum(case((Generation.status.in_(COUNTED_STATUSES), Generation.neurons), else_=0.0)),
-                   func.avg(case((made, Generation.generate_ms + func.coalesce(Generation.store_ms, 0)))),
-                   func.max(case((made, Generation.generate_ms + func.coalesce(Generation.store_ms, 0)))))
-            .where(Generation.created_at >= start, Generation.created_at < end)
-            .group_by(Generation.model)
-            .order_by(count.desc(), Generation.model)
+        table = summaries()
+        count = func.sum(table.c.generations)
+        by_status = (
+            select(table.c.model, count,
+                   func.sum(case((table.c.value.in_(SUCCESS_STATUSES), table.c.generations), else_=0)),
+                   func.sum(case((table.c.value == "failed", table.c.generations), else_=0)),
+                   func.sum(case((table.c.value.in_(COUNTED_STATUSES), table.c.neurons), else_=0.0)))
+            .where(*_in_filter(table, "status", usage_filter))
+            .group_by(table.c.model)
+            .having(count != 0)
         )
-        if usage_filter.user_id is not None:
-            stmt = stmt.where(Generation.user_id == usage_filter.user_id)
+        by_time = (
+            select(table.c.model, table.c.value, count, func.sum(table.c.time_ms))
+            .where(*_in_filter(table, "time", usage_filter))
+            .group_by(table.c.model, table.c.value)
+            .having(count != 0)
+        )
         with self.sessions() as session:
             self.check(session, viewer, usage_filter.user_id)
-            rows = session.execute(stmt).all()
-        return [ModelUsage(model, label_for(model), int(n), int(ok or 0), int(bad or 0), float(neurons or 0),
-                           None if avg is None else float(avg), None if slowest is None else int(slowest))
-                for model, n, ok, bad, neurons, avg, slowest in rows]
+            counted = session.execute(by_status).all()
+            timed = session.execute(by_time).all()
+        buckets: dict[str, list[TimeBucket]] = {}
+        total_ms: dict[str, int] = {}
+        for model, bucket, n, ms in sorted(timed, key=lambda row: int(row[1])):
+            buckets.setdefault(model, []).append(TimeBucket(*bucket_bounds(int(bucket)), int(n)))
+            total_ms[model] = total_ms.get(model, 0) + int(ms or 0)
+        split = []
+        for model, n, ok, bad, neurons in counted:
+            made = sum(b.generations for b in buckets.get(model, []))
+            split.append(ModelUsage(model, label_for(model), int(n), int(ok or 0), int(bad or 0), float(neurons or 0),
+                                    total_ms[model] / made if made else None,
+                                    percentile(buckets.get(model, []), 0.95)))
+        return sorted(split, key=lambda m: (-m.generations, m.model))
 
     def log_size(self, viewer: Viewer, usage_filter: UsageFilter) -> int:
         """How many rows the generation log of this filter has (from the summaries: no scan)."""

@@ -1,7 +1,7 @@
 """Benchmark: the usage split by model and a submit's cost with models, on SQLite.
 
-- `Usage.by_model` (one GROUP BY over the period's rows) at 10k and 1M generations of demo data, for everyone over
-  30 days and a year, and for one member over 30 days;
+- `Usage.by_model` (from the per-day summaries' model key, migration 0007) at 10k and 1M generations of demo
+  data, for everyone over 30 days and a year, and for one member over 30 days;
 - one submit (model resolved, inputs checked, both quotas reserved, row inserted) with no workers, default model
   and a model named with a size.
 Prints min and median in milliseconds.

@@ -40,7 +40,7 @@ def test_an_input_the_model_does_not_take_is_refused_in_words(tmp_path: Path) ->
     result = run_cli("generate", "a bay", "--model", PHOENIX, "--reference", str(tmp_path / "none.png"), env=env)
     assert result.returncode == 1 and "Cannot read the reference image" in result.stderr
     result = run_cli("generate", "a bay", "--aspect", "16:9", env=env)
-    assert result.returncode == 1 and "--aspect needs --model" in result.stderr
+    assert result.returncode == 1 and "makes 1024x1024 images only" in result.stderr
     assert "Traceback" not in result.stderr
 
 

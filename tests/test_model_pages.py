@@ -148,7 +148,7 @@ def test_usage_is_split_by_model_with_counts_neurons_cost_and_time(studio) -> No
     assert [(m.label, m.generations, m.succeeded, m.failed) for m in split] == [
         ("FLUX.1 [schnell]", 2, 2, 0), ("Leonardo Phoenix 1.0", 2, 1, 1)]
     assert split[0].neurons == pytest.approx(115.2) and split[0].average_ms == pytest.approx(1700)
-    assert split[1].neurons == 2370.0 and split[1].slowest_ms == 10000
+    assert split[1].neurons == 2370.0 and 10_000 <= split[1].p95_ms < 11_000  # in its 1 s bucket
     assert split[1].dollars == pytest.approx(2370 * 0.011 / 1000)
     at = page(USAGE)
     assert not at.exception, at.exception

@@ -139,7 +139,7 @@ def test_twenty_parallel_submits_hold_the_neuron_quota(studio) -> None:
     with ThreadPoolExecutor(20) as pool:
         results = list(pool.map(submit, range(20)))
     assert sum(isinstance(r, int) for r in results) == 3
-    assert [r for r in results if not isinstance(r, int)] == ["quota"] * 17
+    assert [r for r in results if not isinstance(r, int)] == ["neuron_quota"] * 17
     spent = studio.quotas.daily_neurons(user_id)
     assert spent.used == pytest.approx(each * 3) and spent.left == pytest.approx(1.0)
 
@@ -198,6 +198,6 @@ def test_the_split_by_model_and_the_gallery_filter_on_each_database(studio) -> N
     split = Usage(studio).by_model(Viewer(), UsageFilter(today - timedelta(days=1), today, Viewer.id))
     assert [(m.model, m.generations, m.succeeded, m.neurons) for m in split] == [
         (PHOENIX, 2, 2, 2 * get_model(PHOENIX).neurons(steps=10)), (SCHNELL, 1, 1, 57.6)]
-    assert all(m.average_ms is not None and m.slowest_ms is not None for m in split)
+    assert all(m.average_ms is not None and m.p95_ms is not None for m in split)
     shown = Gallery(studio).page(Viewer(), GalleryQuery(model=PHOENIX)).items
     assert sorted(r.prompt for r in shown) == ["three", "two"]

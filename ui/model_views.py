@@ -61,6 +61,6 @@ def show_model_split(viewer_id: int, usage_filter: UsageFilter) -> None:
         "Neurons": f"{r.neurons:,.1f}",
         "Cost": f"${r.dollars:.5f}",
         "Average time to image": "–" if r.average_ms is None else f"{r.average_ms / 1000:.2f} s",
-        "Slowest": "–" if r.slowest_ms is None else f"{r.slowest_ms / 1000:.2f} s",
+        "95th percentile": "–" if r.p95_ms is None else f"{r.p95_ms / 1000:.2f} s",
     } for r in rows])
     st.table(table.set_index("Model"))  # a few rows: a plain table

@@ -145,6 +145,9 @@ class Generation(Base):
             sqlite_where=text("is_public = 1 AND status = 'succeeded' AND deleted_at IS NULL"),
             postgresql_where=text("is_public AND status = 'succeeded' AND deleted_at IS NULL"),
         ),
+        # Is an uploaded reference image still used by another generation? (migration 0007)
+        Index("ix_generations_reference", "reference_key", sqlite_where=text("reference_key IS NOT NULL"),
+              postgresql_where=text("reference_key IS NOT NULL")),
     )
 
 
@@ -201,6 +204,7 @@ class UsageDaily(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     value: Mapped[str] = mapped_column(String(32), primary_key=True)
     source: Mapped[str] = mapped_column(String(8), primary_key=True, default="ui")  # ui | api | cli (0004)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True, default="")  # the model id (0007)
     generations: Mapped[int] = mapped_column(Integer)
     neurons: Mapped[float] = mapped_column(Float)
     time_ms: Mapped[int] = mapped_column(BigInteger)
@@ -217,6 +221,7 @@ class UsageDelta(Base):
     day: Mapped[date] = mapped_column(Date)
     value: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(8), default="ui")
+    model: Mapped[str] = mapped_column(String(128), default="")
     generations: Mapped[int] = mapped_column(Integer)
     neurons: Mapped[float] = mapped_column(Float)
     time_ms: Mapped[int] = mapped_column(BigInteger)

@@ -25,7 +25,8 @@ from akari.db.transactions import translated
 from akari.errors import AkariError, InvalidInput
 from akari.gallery import MAX_PAGE_SIZE, PAGE_SIZE, Gallery, GalleryQuery
 from akari.generation import PENDING_UPLOAD_MESSAGE
-from akari.prompts import DEFAULT_STEPS, GenerationRequest
+from akari.model_choice import ModelChoice
+from akari.prompts import GenerationRequest
 from akari.studio import Studio
 from akari.tokens import ApiCaller
 from akari.usage import DEFAULT_DAYS, MAX_DAYS, Usage, UsageFilter
@@ -41,19 +42,20 @@ MAX_WAITING = 200
 _waiters: anyio.CapacityLimiter | None = None
 # Beyond the generation deadline: time for the queue to reach the row and for the upload.
 WAIT_MARGIN_S = 30.0
-BODY_HINT = 'Send a JSON object such as {"prompt": "a purple nebula"} (optional: "steps", "seed", "public").'
+BODY_HINT = ('Send a JSON object such as {"prompt": "a purple nebula"} (optional: "model", "steps", "seed", '
+             '"public", "aspect" or "width" and "height", "guidance", "negative_prompt", "reference_id").')
 Handler = Callable[[Request, ApiCaller, Studio], Awaitable[Response]]
 
 ROUTES: list[dict[str, str]] = [
     {"method": "POST", "path": "/api/image-generation",
-     "does": 'Make an image: {"prompt", "steps"?, "seed"?, "public"?, "model"?}; waits for it; ?wait=false answers '
-     '202 at once.'},
+     "does": 'Make an image: {"prompt", "model"?, "steps"?, "seed"?, "public"?, "aspect"? or "width"? and "height"?, '
+     '"guidance"?, "negative_prompt"?, "reference_id"?}; waits for it; ?wait=false answers 202 at once.'},
     {"method": "GET", "path": "/api/generations/{id}", "does": "One generation: status, URLs and metadata."},
     {"method": "GET", "path": "/api/generations", "does": "Finished images, newest first: ?mine=1 for yours (else "
      "the shared ones), ?q= words to search, ?cursor= from next_cursor, ?limit= up to 100."},
     {"method": "DELETE", "path": "/api/generations/{id}", "does": "Delete a finished image, or cancel a queued one."},
     {"method": "GET", "path": "/api/usage", "does": "Your usage figures (administrators: everyone's, or ?user=NAME); "
-     "?days= (default 30), ?source=ui|api|cli."},
+     "?days= (default 30), ?source=ui|api|cli, ?by=model for the split by model."},
     {"method": "GET", "path": "/api", "does": "This list."},
 ]
 
@@ -107,15 +109,16 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return parsed
 
 
-def _generation_request(body: dict[str, Any], model: str) -> GenerationRequest:
+def _generation_request(body: dict[str, Any]) -> GenerationRequest:
     public = body.get("public", False)
     if not isinstance(public, bool):
         raise InvalidInput(f'"public" must be true or false (you gave {public!r}).')
-    if body.get("model") not in (None, model):  # one model today; the field is there for when there are several
-        raise InvalidInput(f'This studio makes images with "{model}" only (you asked for {body["model"]!r}).')
-    # Types and ranges of the rest are the core's to check (prompts.validate), in the same words as everywhere.
-    return GenerationRequest(prompt=body.get("prompt"), steps=body.get("steps", DEFAULT_STEPS),  # type: ignore[arg-type]
-                             seed=body.get("seed"), is_public=public, source="api")
+    # Types and ranges are the core's to check (prompts.validate, against the model), in the same words as the
+    # form's and the CLI's; the model and its defaults (steps, size) are the core's to resolve.
+    return GenerationRequest(prompt=body.get("prompt"), steps=body.get("steps"), seed=body.get("seed"),
+                             is_public=public, source="api", model=body.get("model"), width=body.get("width"),
+                             height=body.get("height"), aspect=body.get("aspect"), guidance=body.get("guidance"),
+                             negative_prompt=body.get("negative_prompt"), reference_from=body.get("reference_id"))
 
 
 def _flag(request: Request, name: str, default: bool) -> bool:
@@ -140,7 +143,7 @@ def _whole(request: Request, name: str, default: int | None, low: int, high: int
 
 # -- the routes -----------------------------------------------------------------------------------------------------
 async def create_image(request: Request, caller: ApiCaller, studio: Studio) -> Response:
-    generation = _generation_request(await _json_body(request), studio.generator.model)
+    generation = _generation_request(await _json_body(request))
     wait = _flag(request, "wait", True)
     service = studio.generations
     generation_id = await run_in_threadpool(service.submit, caller.id, generation)
@@ -196,7 +199,7 @@ async def delete_generation(request: Request, caller: ApiCaller, studio: Studio)
 
 
 def _usage(studio: Studio, caller: ApiCaller, days: int, username: str | None,
-           source: str | None) -> dict[str, Any]:
+           source: str | None, split: str | None) -> dict[str, Any]:
     usage = Usage(studio)
     if username is None:
         with studio.sessions() as session:  # administrators see everyone's by default, members their own
@@ -209,24 +212,30 @@ def _usage(studio: Studio, caller: ApiCaller, days: int, username: str | None,
         user_id = studio.user_id(username)
         if user_id is None:
             raise InvalidInput(f"No account is named {username!r}.")
-    report = usage.report(caller, UsageFilter.last_days(days, user_id, source=source))
+    if split not in (None, "model"):
+        raise InvalidInput(f"?by= takes model (you gave {split!r}).")
+    usage_filter = UsageFilter.last_days(days, user_id, source=source)
+    report = usage.report(caller, usage_filter)
+    by_model = usage.by_model(caller, usage_filter) if split == "model" else None
     name = None
     if user_id is not None:
         name = username or getattr(caller.user, "username", None)
-    return usage_json(report, name)
+    return usage_json(report, name, by_model)
 
 
 async def get_usage(request: Request, caller: ApiCaller, studio: Studio) -> Response:
     days = _whole(request, "days", DEFAULT_DAYS, 1, MAX_DAYS) or DEFAULT_DAYS
     username = request.query_params.get("user") or None
     source = request.query_params.get("source") or None
-    return JSONResponse(await run_in_threadpool(_usage, studio, caller, days, username, source))
+    split = request.query_params.get("by") or None
+    return JSONResponse(await run_in_threadpool(_usage, studio, caller, days, username, source, split))
 
 
 async def describe(request: Request) -> Response:
     try:
         studio = await run_in_threadpool(runtime.open_studio)
         enabled = await run_in_threadpool(api_enabled, studio.sessions)
+        models, default = await run_in_threadpool(ModelChoice(studio.sessions).get)
     except AkariError as exc:
         return error_response(exc)
     except Exception:
@@ -234,7 +243,8 @@ async def describe(request: Request) -> Response:
         return internal_error()
     return JSONResponse({
         "enabled": enabled,
-        "model": studio.generator.model,
+        "model": default.id,  # what a request without "model" gets
+        "models": [{"id": m.id, "label": m.label, "default": m.id == default.id} for m in models],
         "authentication": "Authorization: Bearer <token> (make one on the Account page, or: python -m akari tokens "
                           "create USER), or the sign-in cookie from the studio's own pages (JSON bodies only).",
         "routes": ROUTES,

@@ -25,7 +25,7 @@ STATUS_BY_REASON: dict[str, int] = {
     "unsupported_media_type": 415,
     "safety_filter": 422,
     # quotas and limits (Retry-After below)
-    "quota": 429, "daily_allocation": 429, "rate_limited": 429, "too_many_failures": 429,
+    "quota": 429, "neuron_quota": 429, "daily_allocation": 429, "rate_limited": 429, "too_many_failures": 429,
     # our side
     "internal": 500, "error": 500, "interrupted": 500, "spool_missing": 500, "spool_full": 500,
     # the providers (Workers AI, the image store)
@@ -36,7 +36,7 @@ STATUS_BY_REASON: dict[str, int] = {
     "timeout": 504,
 }
 # Reasons that end with the UTC day: come back after 00:00 UTC.
-UNTIL_MIDNIGHT = ("quota", "daily_allocation")
+UNTIL_MIDNIGHT = ("quota", "neuron_quota", "daily_allocation")
 INTERNAL_MESSAGE = "Something went wrong on our side. Please try again; if it keeps happening, tell your administrator."
 
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from akari.images import Images
 from akari.records import GenerationRecord
-from akari.usage import UsageReport
+from akari.usage import ModelUsage, UsageReport
 
 
 def absolute(request: Request, url: str | None) -> str | None:
@@ -36,6 +36,13 @@ def generation_json(request: Request, images: Images, record: GenerationRecord) 
         "height": record.height,
         "format": record.image_format,
         "model": record.model,
+        "model_label": record.model_label,
+        "guidance": record.guidance,
+        "negative_prompt": record.negative_prompt,
+        # The stored image it started from (an upload, or a gallery image), if any.
+        "reference": None if not record.reference_key else {"key": record.reference_key,
+                                                            "store": record.reference_store},
+        "neurons": record.neurons,
         "generator": record.generator,
         "offline_sketch": record.is_offline_sketch,
         "public": record.is_public,
@@ -51,8 +58,15 @@ def generation_json(request: Request, images: Images, record: GenerationRecord) 
     }
 
 
-def usage_json(report: UsageReport, username: str | None) -> dict[str, Any]:
+def model_usage_json(rows: list[ModelUsage]) -> list[dict[str, Any]]:
+    return [{"model": m.model, "label": m.label, "generations": m.generations, "succeeded": m.succeeded,
+             "failed": m.failed, "neurons": m.neurons, "dollars": round(m.dollars, 4), "average_ms": m.average_ms,
+             "p95_ms": m.p95_ms} for m in rows]
+
+
+def usage_json(report: UsageReport, username: str | None, by_model: list[ModelUsage] | None = None) -> dict[str, Any]:
     head = report.headline
+    split = {} if by_model is None else {"per_model": model_usage_json(by_model)}
     return {
         "user": username,  # None: everyone
         "from": report.filter.date_from.isoformat(),
@@ -73,4 +87,5 @@ def usage_json(report: UsageReport, username: str | None) -> dict[str, Any]:
         "steps": {c.label: c.generations for c in report.steps},
         "per_user": [{"user": u.username, "generations": u.generations, "succeeded": u.succeeded,
                       "failed": u.failed, "neurons": u.neurons} for u in report.per_user],
+        **split,
     }
