@@ -96,10 +96,35 @@ def member_page(browser: Browser, accounts: AppServer) -> Iterator[Page]:
     context.close()
 
 
-def generate_in_ui(page: Page, server: AppServer, prompt: str) -> None:
-    page.goto(f"{server.url}/generate")
+def generate_in_ui(page: Page, server: AppServer, prompt: str, images: int = 1, goto: bool = True) -> None:
+    if goto:
+        page.goto(f"{server.url}/generate")
+    settled(page)
     page.get_by_role("textbox", name="Prompt").fill(prompt)
+    page.get_by_role("textbox", name="Prompt").blur()
+    settled(page)
+    if images != 1:
+        key(page, "gen_count").get_by_text(str(images), exact=True).click()
+        settled(page)
     page.get_by_role("button", name="Generate", exact=True).click()
+
+
+def downloads(page: Page):
+    """The feed's Download buttons, newest batch first."""
+    return page.locator('[class*="st-key-gen_download_"]').get_by_role("button")
+
+
+VIEWPORTS = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def viewport_admin(request: pytest.FixtureRequest, browser: Browser, accounts: AppServer) -> Iterator[tuple[Page, str]]:
+    """The admin signed in, at one of the two sizes every page is checked at."""
+    context = browser.new_context(viewport=VIEWPORTS[request.param], accept_downloads=True)
+    page = context.new_page()
+    sign_in(page, accounts, ADMIN, ADMIN_PASSWORD)
+    yield page, request.param
+    context.close()
 
 
 # 7. Logged out, every URL shows only the sign-in, even on a server nobody has opened yet.
@@ -156,7 +181,7 @@ def test_generate_shows_progress_the_image_and_downloads_it(admin_page: Page, ac
     workers_ai.delay_next(1.5)  # long enough to see the progress
     generate_in_ui(page, accounts, "a purple nebula over a lighthouse")
     expect(page.get_by_text("Generating", exact=False).first).to_be_visible()
-    download_button = page.get_by_role("button", name="Download")
+    download_button = downloads(page).first
     expect(download_button).to_be_visible()
     shot(page, screenshots, "generate-result")
 
@@ -292,7 +317,9 @@ def test_provider_errors_are_explained_and_the_app_keeps_working(admin_page: Pag
     shot(page, screenshots, f"error-{request.node.callspec.id}")
     workers_ai.reset()
     generate_in_ui(page, accounts, "a calm lake after the error")
-    expect(page.get_by_role("button", name="Download")).to_be_visible()
+    newest = page.locator('[class*="st-key-gen_batch_"]').first
+    expect(newest.get_by_text("a calm lake after the error")).to_be_visible()
+    expect(downloads(page).first).to_be_visible()
     page.goto(f"{accounts.url}/gallery")
     page.get_by_text("Recent failures").click()
     expect(page.get_by_text(f"an error case {request.node.callspec.id}").first).to_be_visible()
@@ -332,3 +359,25 @@ def test_a_full_gallery_page_loads_thumbnails_only(browser: Browser, accounts: A
     original_bytes = sum(len(u.data) for u in cloudinary.uploads.values() if "study" in u.fields.get("context", ""))
     print(f"\ngallery page of 24: thumbnails {sum(thumbs.values()):,} bytes; "
           f"the originals would weigh {original_bytes:,} bytes")
+
+
+# Generate as a workspace: the form never blocks, batches fill a feed as they finish, in view on a phone.
+def test_generate_queues_batches_without_blocking_and_the_feed_fills(viewport_admin: tuple[Page, str],
+                                                                      accounts: AppServer, workers_ai: FakeWorkersAI,
+                                                                      screenshots: Path) -> None:
+    page, size = viewport_admin
+    workers_ai.delay_next(1.0, times=3)
+    generate_in_ui(page, accounts, f"a tea garden in rain, {size}", images=2)
+    generate_in_ui(page, accounts, f"a night market, {size}", goto=False)  # the form is free at once
+    expect(page.get_by_text("in your queue", exact=False)).to_be_visible()
+    newest = page.locator('[class*="st-key-gen_batch_"]').first
+    expect(newest.get_by_text(f"a night market, {size}")).to_be_visible()
+    if size == "phone":
+        box = newest.bounding_box()
+        assert box is not None and box["y"] < VIEWPORTS["phone"]["height"], "the feed starts above the fold"
+    shot(page, screenshots, f"generate-queue-{size}")
+    expect(page.get_by_text("in your queue", exact=False)).to_have_count(0)
+    images = page.locator('[class*="st-key-gen_tile_"]').get_by_test_id("stImage")
+    expect(images.first).to_be_visible()
+    assert images.count() >= 3
+    shot(page, screenshots, f"generate-feed-{size}")
