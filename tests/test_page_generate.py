@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
 
 from akari.db.models import Generation
@@ -175,6 +175,18 @@ def test_a_queued_job_shows_its_place_and_can_be_cancelled(studio: Studio, monke
     assert studio.generations.get(first).status == "queued"
     assert "Cancelled" in errors(at)
     assert "199 of 200" in at.get("progress")[0].proto.text.replace("*", ""), "a cancelled job is not counted"
+
+
+def test_a_retry_inside_the_provider_call_is_shown_on_its_image(studio: Studio, monkeypatch: pytest.MonkeyPatch
+                                                                   ) -> None:
+    monkeypatch.setenv("AKARI_WORKERS", "0")
+    at = generate(signed_in_page(), "a busy evening")
+    [generation_id] = at.session_state["gen_last_batch"]
+    with studio.sessions.begin() as session:  # as a worker leaves it between two attempts
+        session.execute(update(Generation).where(Generation.id == generation_id).values(
+            status="running", lease_owner="elsewhere", error_message="The image service is busy, retrying 2/4"))
+    at.run()
+    assert "busy, retrying 2/4" in captions(at)
 
 
 @pytest.mark.skipif(

@@ -320,6 +320,8 @@ def _status_line(record: GenerationRecord) -> str:
     if record.status == "running":
         if record.spool_key:
             return "Made · saving…"
+        if record.error_message:  # the provider asked us to wait: "The image service is busy, retrying 2/4"
+            return f"{record.error_message} · {_seconds_since(record):.0f} s"
         return f"Generating… {_seconds_since(record):.0f} s"
     if record.status == "pending_upload":
         return "Made · the upload is retried in the background"
