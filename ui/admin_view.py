@@ -79,32 +79,52 @@ def _default_quota() -> int:
     return get_studio().quotas.get_default()
 
 
-def add_user_form() -> None:
-    # Cleared on submit: a password typed for someone else should not stay on the screen.
-    with st.expander("Add a user"), st.form("admin_new_user", clear_on_submit=True):
-        left, right = st.columns(2)
-        username = left.text_input("Username", key="admin_new_username", help="3-32 characters: a-z, 0-9, . - _")
-        name = right.text_input("Name", key="admin_new_name")
-        email = left.text_input("Email (optional)", key="admin_new_email")
-        with right:
-            quota = _quota_input("Daily quota", "admin_new_quota", None, _default_quota())
-        password = left.text_input("Password", type="password", key="admin_new_password",
-                                   help="At least 10 characters. Tell it to them in person; they can change it.")
-        repeat = right.text_input("Repeat the password", type="password", key="admin_new_repeat")
-        make_admin = st.checkbox("Administrator", key="admin_new_admin")
-        submitted = st.form_submit_button("Create the account", key="admin_new_submit", type="primary")
-    if not submitted:
+NEW_USER_FIELDS = ("admin_new_username", "admin_new_name", "admin_new_email", "admin_new_quota",
+                   "admin_new_password", "admin_new_repeat", "admin_new_admin")
+NEW_USER_CLEARED = {"admin_new_username": "", "admin_new_name": "", "admin_new_email": "", "admin_new_quota": None,
+                    "admin_new_password": "", "admin_new_repeat": "", "admin_new_admin": False}
+NEW_USER_ERROR_KEY = "admin_new_error"
+
+
+def _create_user() -> None:
+    """Submit callback (runs before the widgets): on success every field is cleared; on a refusal only the passwords
+    go (a password typed for someone else should not stay on the screen) and the rest stays to be corrected."""
+    state = st.session_state
+    values = {key: state.get(key) for key in NEW_USER_FIELDS}
+    for key in ("admin_new_password", "admin_new_repeat"):
+        state[key] = ""
+    if values["admin_new_password"] != values["admin_new_repeat"]:
+        state[NEW_USER_ERROR_KEY] = "The two passwords differ. Type the password twice again."
         return
-    if password != repeat:
-        st.error("The two passwords differ.")
-        return
+    quota = values["admin_new_quota"]
     try:
-        account = get_studio().accounts.create_user(username, password, name=name, email=email,
-                                                    roles=(ADMIN,) if make_admin else (MEMBER,), daily_quota=quota)
+        account = get_studio().accounts.create_user(
+            values["admin_new_username"] or "", values["admin_new_password"] or "", name=values["admin_new_name"],
+            email=values["admin_new_email"], roles=(ADMIN,) if values["admin_new_admin"] else (MEMBER,),
+            daily_quota=None if quota is None else int(quota))
     except AkariError as exc:
-        st.error(plain(exc.message))
+        state[NEW_USER_ERROR_KEY] = exc.message + " The password fields were cleared: type it twice again."
         return
-    _done(f"Created the account {account.username}.")
+    state.update(NEW_USER_CLEARED)
+    state[NOTICE_KEY] = f"Created the account {account.username}."
+
+
+def add_user_form() -> None:
+    refused = st.session_state.pop(NEW_USER_ERROR_KEY, None)
+    with st.expander("Add a user", expanded=refused is not None), st.form("admin_new_user"):
+        left, right = st.columns(2)
+        left.text_input("Username", key="admin_new_username", help="3-32 characters: a-z, 0-9, . - _")
+        right.text_input("Name", key="admin_new_name")
+        left.text_input("Email (optional)", key="admin_new_email")
+        with right:
+            _quota_input("Daily quota", "admin_new_quota", None, _default_quota())
+        left.text_input("Password", type="password", key="admin_new_password",
+                        help="At least 10 characters. Tell it to them in person; they can change it.")
+        right.text_input("Repeat the password", type="password", key="admin_new_repeat")
+        st.checkbox("Administrator", key="admin_new_admin")
+        if refused:
+            st.error(plain(refused))
+        st.form_submit_button("Create the account", key="admin_new_submit", type="primary", on_click=_create_user)
 
 
 def manage_user(accounts: list[Account], acting: CurrentUser) -> None:

@@ -11,7 +11,6 @@ import logging
 import jwt
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit_authenticator.utilities import LoginError
 
 from akari.accounts import CurrentUser
@@ -19,21 +18,12 @@ from ui.context import get_studio, show_backends
 from ui.signin import SignInService, flash, sign_in_screen, sign_in_service
 from ui.text import plain
 
-__all__ = ["CurrentUser", "require_user", "sidebar", "signed_in_user"]
+__all__ = ["CurrentUser", "require_user", "sidebar"]
 
 log = logging.getLogger("akari.ui")
 
 LOGOUT_KEY = "sidebar_logout"  # not "logout": the library keeps its own flag under that name
 _LOGOUT_REQUESTED = "_akari_logout_requested"
-_SESSION_STARTED = "_akari_session_started"
-
-
-def signed_in_user() -> CurrentUser | None:
-    """Who this session is signed in as, re-read from the database; renders nothing. For app.py's navigation."""
-    state = st.session_state
-    if state.get("authentication_status") is not True or state.get(_LOGOUT_REQUESTED):
-        return None
-    return get_studio().accounts.current_user(state.get("username"))
 
 
 def require_user(admin: bool = False) -> CurrentUser:
@@ -41,7 +31,10 @@ def require_user(admin: bool = False) -> CurrentUser:
 
     With `admin=True`, members see a refusal instead of the page.
     """
-    _leave_folder_mode()
+    # The same wide layout when a deep link on a fresh server runs this page before app.py has (a `pages/` folder
+    # makes Streamlit run page files alone until st.navigation runs once; its raw file list is switched off by
+    # client.showSidebarNavigation = false in .streamlit/config.toml).
+    st.set_page_config(layout="wide")
     studio = get_studio()
     service = sign_in_service(studio)
     if st.session_state.pop(_LOGOUT_REQUESTED, False) and st.session_state.get("authentication_status"):
@@ -55,23 +48,6 @@ def require_user(admin: bool = False) -> CurrentUser:
         st.error("Only administrators can open this page. Ask an administrator if you need something changed.")
         st.stop()
     return user
-
-
-def _leave_folder_mode() -> None:
-    """Switch off Streamlit's old `pages/` folder mode; on a session's first run, rerun through app.py.
-
-    On a fresh server, a deep link opened before anyone loaded "/" (say /gallery) runs the page file without app.py
-    and leaves the whole process in folder mode, with a sidebar listing every file, until app.py's st.navigation
-    runs. Turning the flag off (as st.navigation does) and rerunning sends this visit through app.py; the page keeps
-    its URL because app.py gives each page the same url_path as its file name. Later runs are not rerun: a rerun
-    would drop the click that started them (AppTest puts the flag back before every run).
-    """
-    first_run = _SESSION_STARTED not in st.session_state
-    st.session_state[_SESSION_STARTED] = True
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        if first_run:
-            st.rerun()
 
 
 def _session_user(service: SignInService) -> CurrentUser | None:

@@ -152,7 +152,9 @@ def flash(kind: str, message: str) -> None:
 
 
 def _show_flash() -> None:
-    kind, message = st.session_state.pop(_FLASH, (None, None))
+    # Kept, not popped: the cookie component's reply reruns the sign-in screen a moment after a sign-out, and the
+    # message must still be there. It goes once someone signs in.
+    kind, message = st.session_state.get(_FLASH, (None, None))
     if kind in ("success", "info", "warning", "error") and message:
         getattr(st, kind)(message)
 
@@ -187,6 +189,7 @@ def sign_in_screen(service: SignInService) -> CurrentUser:
                 _registration_form(service)
     if user is None:
         st.stop()
+    st.session_state.pop(_FLASH, None)
     # Signed in during this run: the page renders below. The cookie widget goes outside the emptied screen (or it
     # would never reach the browser); once it has set the cookie its reply reruns the app, now with the menu.
     screen.empty()
