@@ -483,3 +483,97 @@ def test_an_image_waiting_for_upload_has_a_badge_in_the_gallery(viewport_admin: 
     expect(cards(page).first.get_by_text("Waiting for upload")).to_be_visible()
     expect(cards(page).first.get_by_text(f"a kept image, {size}")).to_be_visible()
     shot(page, screenshots, f"gallery-waiting-{size}")
+
+
+# Traps, each with its own test.
+NAV_WATCH = """new MutationObserver(() => {
+  if (document.querySelector('[data-testid="stSidebarNav"]')) window.__sawFileList = true;
+}).observe(document, {subtree: true, childList: true});"""
+
+
+def test_a_deep_link_on_a_fresh_server_never_shows_the_raw_file_list(fresh_server: AppServer, page: Page,
+                                                                     screenshots: Path) -> None:
+    cli(fresh_server, "users", "add", "zoe", "--admin", stdin="long enough password\n")
+    page.add_init_script(NAV_WATCH)  # watches every moment of the load, not only the end
+    page.goto(f"{fresh_server.url}/gallery")
+    page.get_by_role("textbox", name="Username", exact=True).fill("zoe")
+    page.get_by_role("textbox", name="Password", exact=True).fill("long enough password")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Gallery")).to_be_visible()
+    settled(page)
+    assert page.evaluate("window.__sawFileList === undefined"), "Streamlit's list of page files was shown"
+    expect(page.get_by_role("link", name="Generate")).to_be_visible()  # the guard's own menu
+
+
+def test_an_emptied_seed_means_random_and_a_long_paste_says_by_how_much(viewport_admin: tuple[Page, str],
+                                                                        accounts: AppServer,
+                                                                        screenshots: Path) -> None:
+    page, size = viewport_admin
+    page.goto(f"{accounts.url}/generate")
+    settled(page)
+    key(page, "gen_settings").get_by_role("button").first.click()
+    seed = page.get_by_role("spinbutton", name="Seed")
+    seed.fill("5")
+    seed.press("Enter")
+    expect(page.get_by_text("seed 5", exact=False).first).to_be_visible()
+    seed.fill("")
+    seed.press("Enter")
+    settled(page)
+    expect(page.get_by_text("random seed", exact=False).first).to_be_visible()
+    expect(seed).to_have_value("")
+    page.keyboard.press("Escape")
+    prompt = page.get_by_role("textbox", name="Prompt")
+    prompt.fill("y" * 2100)
+    prompt.blur()
+    expect(page.get_by_text("2,100 characters long", exact=False)).to_be_visible()
+    expect(page.get_by_text("Shorten it by 52 characters", exact=False)).to_be_visible()
+    assert len(prompt.input_value()) == 2100, "nothing is cut silently"
+    shot(page, screenshots, f"trap-long-prompt-{size}")
+
+
+def test_a_typo_in_add_user_keeps_the_fields(admin_page: Page, accounts: AppServer, screenshots: Path) -> None:
+    page = admin_page
+    page.goto(f"{accounts.url}/admin")
+    settled(page)
+    page.get_by_text("Add a user").click()
+    page.get_by_role("textbox", name="Username").fill("typo.tom")
+    page.get_by_role("textbox", name="Name", exact=True).fill("Tom Typo")
+    page.get_by_role("textbox", name="Password", exact=True).fill("long enough password")
+    page.get_by_role("textbox", name="Repeat the password").fill("long enough passwrod")
+    page.get_by_role("button", name="Create the account").click()
+    expect(page.get_by_text("The two passwords differ", exact=False)).to_be_visible()
+    expect(page.get_by_role("textbox", name="Username")).to_have_value("typo.tom")
+    expect(page.get_by_role("textbox", name="Name", exact=True)).to_have_value("Tom Typo")
+    shot(page, screenshots, "trap-add-user-typo")
+
+
+def test_signing_out_and_a_disabled_account_say_so(browser: Browser, accounts: AppServer,
+                                                   screenshots: Path) -> None:
+    cli(accounts, "users", "add", "dot", "--name", "Dot Disabled", stdin="dotted line paper\n")
+    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+    page = context.new_page()
+    sign_in(page, accounts, "dot", "dotted line paper")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+    wait_for_cookie(page, present=False)
+    settled(page)
+    expect(page.get_by_text("You are signed out.")).to_be_visible()  # still there once the cookie is gone
+
+    sign_in(page, accounts, "dot", "dotted line paper")
+    cli(accounts, "users", "disable", "dot")
+    page.get_by_role("link", name="Gallery").click()
+    expect(page.get_by_text("Your account is disabled or was removed", exact=False)).to_be_visible()
+    settled(page)
+    expect(page.get_by_text("Your account is disabled or was removed", exact=False)).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+    shot(page, screenshots, "trap-disabled")
+    context.close()
+
+
+def test_a_member_opening_admin_reads_a_sentence(member_page: Page, accounts: AppServer, screenshots: Path) -> None:
+    page = member_page
+    page.goto(f"{accounts.url}/admin")
+    expect(page.get_by_text("Only administrators can open this page", exact=False)).to_be_visible()
+    assert page.url.endswith("/admin"), "no silent move to another page"
+    expect(page.get_by_role("tab", name="Users")).to_have_count(0)
+    shot(page, screenshots, "trap-member-admin")
