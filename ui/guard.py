@@ -114,4 +114,4 @@ def sidebar(user: CurrentUser) -> None:
         st.text(user.name)
         st.caption(f"{user.role_label} · {plain(user.username)}")
         st.button("Log out", key=LOGOUT_KEY, on_click=_request_logout, width="stretch")
-    show_backends()
+    show_backends(user.is_admin)

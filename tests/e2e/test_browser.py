@@ -577,3 +577,36 @@ def test_a_member_opening_admin_reads_a_sentence(member_page: Page, accounts: Ap
     assert page.url.endswith("/admin"), "no silent move to another page"
     expect(page.get_by_role("tab", name="Users")).to_have_count(0)
     shot(page, screenshots, "trap-member-admin")
+
+
+# Only sentences, never a traceback, with each backend failing: the database here; the generator and the store below.
+def test_a_database_that_cannot_be_reached_reads_as_a_sentence(tmp_path: Path, page: Page,
+                                                               screenshots: Path) -> None:
+    down = AppServer(tmp_path / "data", env={
+        "AKARI_DATABASE_URL": "postgresql+psycopg://akari@127.0.0.1:1/akari?connect_timeout=1"}).start()
+    try:
+        for path in ("generate", "gallery"):
+            page.goto(f"{down.url}/{path}")
+            expect(page.get_by_role("heading", name="Akari cannot start")).to_be_visible()
+            expect(page.get_by_text("database", exact=False).first).to_be_visible()
+            settled(page)
+            assert "Traceback" not in page.content()
+        shot(page, screenshots, "backend-database-down")
+    finally:
+        down.stop()
+
+
+def test_a_failing_generator_and_store_read_as_sentences(viewport_admin: tuple[Page, str], accounts: AppServer,
+                                                         workers_ai: FakeWorkersAI, cloudinary: FakeCloudinary,
+                                                         screenshots: Path) -> None:
+    page, size = viewport_admin
+    workers_ai.fail_next(3030, message="AiError: Input prompt contains NSFW content")
+    generate_in_ui(page, accounts, f"a refused one, {size}")
+    expect(page.get_by_text("Refused by the safety filter").first).to_be_visible()
+    cloudinary.fail_next(503, "Service Unavailable", times=10)
+    generate_in_ui(page, accounts, f"an unsaved one, {size}", goto=False)
+    expect(page.get_by_text("retried in the background", exact=False).first).to_be_visible()
+    cloudinary.reset()
+    settled(page)
+    assert "Traceback" not in page.content() and "Error:" not in page.inner_text("body")
+    shot(page, screenshots, f"backend-failures-{size}")
