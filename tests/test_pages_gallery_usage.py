@@ -409,15 +409,15 @@ def test_a_member_sees_their_own_usage(studio: Studio, history) -> None:
     assert "After the free allowance" not in figures
     assert not has_key(page, uv.USER_KEY)
     assert has_key(page, uv.EXPORT_KEY) and not page.get_by_key(uv.EXPORT_KEY).disabled
-    assert len(charts(page)) == 4  # per day, time to image, failure reasons, steps; no per-user chart
-    page.segmented_control(key=uv.RANGE_KEY).set_value("90 days")
+    assert len(charts(page)) == 5  # per day, cost per day, time to image, failure reasons, steps; no per-user
+    page.pills(key=uv.RANGE_KEY).set_value("90 days")
     assert metrics(rerun(page))["Generations"] == "8"
 
 
 def test_an_admin_sees_everyone_and_can_pick_a_person(studio: Studio, history, people) -> None:
     page = open_page("usage", "root")
     figures = metrics(page)
-    assert figures["Generations"] == "10" and figures["Today"] == "6" and len(charts(page)) == 5
+    assert figures["Generations"] == "10" and figures["Today"] == "6" and len(charts(page)) == 6
     assert "After the free allowance" in figures
     assert len(page.dataframe) == 1 and list(page.dataframe[0].value["user"]) == ["ada", "bob"]
     picker = page.selectbox(key=uv.USER_KEY)
@@ -431,7 +431,7 @@ def test_an_admin_sees_everyone_and_can_pick_a_person(studio: Studio, history, p
 
 def test_a_custom_period_asks_for_both_dates(studio: Studio, history) -> None:
     page = open_page("usage", "ada")
-    page.segmented_control(key=uv.RANGE_KEY).set_value("Custom")
+    page.pills(key=uv.RANGE_KEY).set_value("Custom")
     rerun(page)
     today = utcnow().date()
     page.date_input(key=uv.DATES_KEY).set_value((today - timedelta(days=70), today - timedelta(days=50)))
@@ -456,3 +456,39 @@ def test_usage_figures_are_cached_briefly(studio: Studio, history, people) -> No
     assert metrics(rerun(page))["Generations"] == "7"  # within the cache's 30 seconds
     uv.usage_report.clear()
     assert metrics(rerun(page))["Generations"] == "8"
+
+
+def test_charts_cover_the_whole_period_with_whole_numbers_and_only_the_statuses_there_are(studio: Studio,
+                                                                                          history) -> None:
+    page = open_page("usage", "ada")
+    per_day, cost = charts(page)[:2]
+    days = per_day["encoding"]["x"]["scale"]["domain"]
+    today = utcnow().date()
+    assert days[0] == (today - timedelta(days=29)).isoformat() and days[-1] == today.isoformat() and len(days) == 30
+    assert per_day["encoding"]["y"]["axis"]["tickMinStep"] == 1 and per_day["encoding"]["y"]["axis"]["format"] == ",d"
+    assert per_day["encoding"]["color"]["scale"]["domain"] == ["Succeeded", "Failed"]  # no Queued, no Running
+    assert cost["encoding"]["x"]["scale"]["domain"] == days
+    page.pills(key=uv.RANGE_KEY).set_value("1 year")
+    year = charts(rerun(page))[0]["encoding"]["x"]["scale"]["domain"]
+    assert len(year) == 365 and year[0] == (today - timedelta(days=364)).isoformat()
+
+
+def test_each_figure_is_compared_with_the_period_before(studio: Studio, history, people) -> None:
+    for i in range(3):
+        add_generation(studio, people["ada"], f"ada before {i}", created_at=at(40 + i), neurons=57.6)
+    page = open_page("usage", "ada")
+    deltas = {m.label: m.proto.delta for m in page.metric}
+    assert deltas["Generations"] == "+4"  # 7 now, 3 in the 30 days before
+    assert "30 days before" in " ".join(c.value for c in page.main.caption)
+
+
+def test_the_csv_is_written_with_progress_then_downloaded(studio: Studio, history) -> None:
+    page = open_page("usage", "ada")
+    assert not has_key(page, uv.EXPORT_DOWNLOAD_KEY)
+    page.button(key=uv.EXPORT_KEY).click()
+    rerun(page)
+    assert "7 rows written." in [p.proto.text for p in page.get("progress")]
+    assert has_key(page, uv.EXPORT_DOWNLOAD_KEY)
+    page.pills(key=uv.RANGE_KEY).set_value("90 days")
+    rerun(page)
+    assert not has_key(page, uv.EXPORT_DOWNLOAD_KEY), "a CSV of another period is never offered"

@@ -19,6 +19,7 @@ from akari.records import GenerationRecord
 from ui.context import get_studio
 from ui.generate_view import OFFLINE_LABEL, mime_type, prefill
 from ui.images import show_image
+from ui.layout import two_up_on_phone
 from ui.text import plain
 
 # Widget keys (tests address widgets by these).
@@ -68,14 +69,9 @@ GENERATORS = {"FLUX.1 [schnell]": "cloudflare", "Offline sketch": "offline"}
 FAILURE_STATUSES = {"Failed": "failed", "Waiting for upload": "pending_upload"}
 COLUMNS = 6  # 2 on a phone (see GRID_CSS)
 CAPTION_CHARS = 70
-# A dense, even grid: square thumbnails, one line of prompt, the whole card a button; 2 columns on a phone; the
+# A dense, even grid: square thumbnails, one line of prompt, the whole card a button; the
 # lightbox's image never taller than the screen.
 GRID_CSS = """<style>
-.st-key-gallery_grid [data-testid="stHorizontalBlock"] { flex-wrap: wrap; row-gap: 0.75rem; }
-@media (max-width: 640px) {
-  .st-key-gallery_grid [data-testid="stColumn"] { flex: 0 0 calc(50% - 0.5rem) !important;
-    width: calc(50% - 0.5rem) !important; min-width: 0 !important; }
-}
 [class*="st-key-gallery_card_"] { position: relative; }
 [class*="st-key-gallery_card_"] [data-testid="stImage"] img { aspect-ratio: 1 / 1; object-fit: cover; }
 [class*="st-key-gallery_card_"] [data-testid="stText"] { white-space: nowrap; overflow: hidden;
@@ -99,6 +95,7 @@ window.scrollTo({top: 0});
 def page(user: CurrentUser) -> None:
     gallery = Gallery(get_studio())
     st.html(GRID_CSS)
+    st.html(two_up_on_phone("gallery_grid"))
     scrolls = st.session_state.pop(SCROLL_KEY, 0)
     if scrolls:
         st.html(SCROLL_TO_TOP.replace("{n}", str(scrolls)), unsafe_allow_javascript=True)

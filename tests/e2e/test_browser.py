@@ -276,19 +276,29 @@ def test_a_member_sees_shared_images_but_cannot_change_them(member_page: Page, a
     expect(page.get_by_role("link", name="Admin")).to_have_count(0)
 
 
-# 5. Usage shows what was made; the CSV export downloads and parses.
-def test_usage_shows_the_generations_and_exports_csv(admin_page: Page, accounts: AppServer, screenshots: Path,
-                                                    tmp_path: Path) -> None:
+# 5. Usage shows what was made, metric cards two to a line on a phone; the CSV is written with progress and parses.
+def test_usage_shows_the_generations_and_exports_csv(viewport_admin: tuple[Page, str], accounts: AppServer,
+                                                     screenshots: Path, tmp_path: Path) -> None:
     cli(accounts, "generate", "a usage check of a nebula", "--user", ADMIN)
-    page = admin_page
+    page, size = viewport_admin
     page.goto(f"{accounts.url}/usage")
     expect(page.get_by_test_id("stMetric").first).to_be_visible()
     expect(page.get_by_text("Generations", exact=True).first).to_be_visible()
+    settled(page)
     page.wait_for_load_state("networkidle")
-    shot(page, screenshots, "usage-admin")
-    export = key(page, "usage_export").get_by_role("button")
+    first, second = (page.get_by_test_id("stMetric").nth(i).bounding_box() for i in (0, 1))
+    assert first and second and abs(first["y"] - second["y"]) < 2, "metric cards side by side"
+    custom = page.get_by_role("button", name="Custom") if page.get_by_role("button", name="Custom").count() else \
+        page.get_by_text("Custom", exact=True)
+    box = custom.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= page.viewport_size["width"], "Custom is not cut off"
+    shot(page, screenshots, f"usage-admin-{size}")
+    key(page, "usage_export").get_by_role("button").click()
+    download = key(page, "usage_export_download").get_by_role("button")
+    expect(download).to_be_visible()
+    expect(page.get_by_text("rows written.", exact=False)).to_be_visible()
     with page.expect_download() as caught:
-        export.click()
+        download.click()
     saved = tmp_path / "usage.csv"
     caught.value.save_as(saved)
     rows = list(csv.DictReader(io.StringIO(saved.read_text())))
