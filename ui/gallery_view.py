@@ -74,8 +74,10 @@ CAPTION_CHARS = 70
 GRID_CSS = """<style>
 [class*="st-key-gallery_card_"] { position: relative; }
 [class*="st-key-gallery_card_"] [data-testid="stImage"] img { aspect-ratio: 1 / 1; object-fit: cover; }
-[class*="st-key-gallery_card_"] [data-testid="stText"] { white-space: nowrap; overflow: hidden;
-  text-overflow: ellipsis; font-size: 0.85rem; }
+[class*="st-key-gallery_card_"] [data-testid="stElementContainer"] { max-width: 100%; min-width: 0; }
+[class*="st-key-gallery_card_"] [data-testid="stText"],
+[class*="st-key-gallery_card_"] [data-testid="stText"] * { white-space: nowrap !important; overflow: hidden;
+  text-overflow: ellipsis; font-size: 0.85rem; max-width: 100%; }
 [class*="st-key-gallery_open_"] { position: absolute !important; inset: 0; z-index: 2; margin: 0 !important;
   width: auto !important; height: auto !important; }
 [class*="st-key-gallery_open_"] * { position: static !important; }
@@ -242,7 +244,7 @@ def _grid(gallery: Gallery, records: list[GenerationRecord], query: GalleryQuery
                     if record.is_offline_sketch and not all(sketches):
                         st.badge("Sketch, not AI", icon=":material/draw:", color="orange")
                     show_image(record)
-                    st.text(_card_line(record, query.scope), help=record.prompt)
+                    st.text(_card_line(record, query.scope))  # one line; the lightbox has it all
                     if selecting:
                         st.checkbox(_card_label(record), key=f"{PICK_PREFIX}{record.id}", value=record.id in selected,
                                     on_change=_toggle_pick, args=(record.id,))

@@ -15,6 +15,7 @@ from streamlit_authenticator.utilities import LoginError
 
 from akari.accounts import CurrentUser
 from ui.context import get_studio, show_backends
+from ui.layout import PAGE_CSS
 from ui.signin import SignInService, flash, sign_in_screen, sign_in_service
 from ui.text import plain
 
@@ -109,6 +110,7 @@ def _request_logout() -> None:
 
 def sidebar(user: CurrentUser) -> None:
     """Who is signed in, their role, Logout, and which backends the studio uses; the same on every page."""
+    st.html(PAGE_CSS)
     with st.sidebar:
         _menu(user)
         st.text(user.name)

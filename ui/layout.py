@@ -14,3 +14,9 @@ def two_up_on_phone(container_key: str) -> str:
         "flex: 0 0 calc(50% - 0.5rem) !important; width: calc(50% - 0.5rem) !important; min-width: 0 !important; }"
         " }</style>"
     )
+
+
+# Streamlit leaves ~6rem above every page's title: on a phone that pushes results below the fold.
+PAGE_CSS = ("<style>[data-testid=\"stMainBlockContainer\"] { padding-top: 3rem; }\n"
+            f"@media (max-width: {PHONE_MAX_WIDTH_PX}px) {{ [data-testid=\"stMainBlockContainer\"] "
+            "{ padding-top: 2.5rem; } }</style>")

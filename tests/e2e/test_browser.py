@@ -620,3 +620,76 @@ def test_a_failing_generator_and_store_read_as_sentences(viewport_admin: tuple[P
     settled(page)
     assert "Traceback" not in page.content() and "Error:" not in page.inner_text("body")
     shot(page, screenshots, f"backend-failures-{size}")
+
+
+# Every page at both sizes, for the phone pass: nothing clipped (no sideways scrolling), a screenshot of each.
+def test_every_page_fits_at_both_sizes(viewport_admin: tuple[Page, str], accounts: AppServer,
+                                       screenshots: Path) -> None:
+    page, size = viewport_admin
+    for path in PAGES:
+        page.goto(f"{accounts.url}/{path}")
+        expect(page.get_by_role("heading", name=path.capitalize()).first).to_be_visible()
+        settled(page)
+        page.wait_for_load_state("networkidle")
+        overflow = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMain"] *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && e.offsetParent !== null
+                    && !e.closest('[data-testid="stDataFrame"], [data-testid="stVegaLiteChart"], .vega-embed'))
+            .map(e => e.getAttribute('data-testid') || e.tagName).slice(0, 5)""")
+        assert not overflow, f"{path} at {size}: cut off on the right: {overflow}"
+        shot(page, screenshots, f"page-{path}-{size}")
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+# Cold paths, printed (not asserted: the machine is shared): a signed-in new tab, and a deep link to an image.
+def test_cold_path_timings(browser: Browser, accounts: AppServer, lightbox_images: list[int]) -> None:
+    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+    first = context.new_page()
+    sign_in(first, accounts, ADMIN, ADMIN_PASSWORD)
+    new_tab, deep_link = [], []
+    for _ in range(3):
+        tab = context.new_page()
+        started = time.perf_counter()
+        tab.goto(f"{accounts.url}/generate")
+        expect(tab.get_by_role("button", name="Generate", exact=True)).to_be_visible()
+        settled(tab)
+        new_tab.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        tab.goto(f"{accounts.url}/gallery?id={lightbox_images[0]}")
+        expect(tab.get_by_role("dialog").get_by_test_id("stImage").locator("img")).to_have_js_property(
+            "complete", True)
+        deep_link.append(time.perf_counter() - started)
+        tab.close()
+    context.close()
+    print(f"\ncold paths (3 tries, s): signed-in new tab settles min {min(new_tab):.2f} / median "
+          f"{_median(new_tab):.2f}; deep link to an image shown min {min(deep_link):.2f} / median "
+          f"{_median(deep_link):.2f}")
+
+
+# Fresh README screenshots from a clean data dir, as a member (no server paths on screen). AKARI_README_SHOTS=1.
+@pytest.mark.skipif(os.environ.get("AKARI_README_SHOTS") != "1", reason="set AKARI_README_SHOTS=1 to refresh docs/")
+def test_readme_screenshots(fresh_server: AppServer, browser: Browser) -> None:
+    cli(fresh_server, "users", "add", "root", "--admin", stdin="long enough password\n")
+    cli(fresh_server, "users", "add", "mika", "--name", "Mika", stdin="long enough password\n")
+    for prompt in ("a lighthouse on a cliff at dusk", "a red fox in fresh snow", "a quiet harbour at dawn",
+                   "koi in a moss garden pond", "a paper lantern festival", "a tram in the rain at night"):
+        cli(fresh_server, "generate", prompt, "--user", "mika")
+    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+    page = context.new_page()
+    sign_in(page, fresh_server, "mika", "long enough password")
+    generate_in_ui(page, fresh_server, "a night market under paper lanterns, warm light", images=4)
+    newest = page.locator('[class*="st-key-gen_batch_"]').first
+    expect(newest.get_by_text("a night market under paper lanterns", exact=False)).to_be_visible()
+    expect(newest.get_by_test_id("stImage")).to_have_count(4)
+    settled(page)
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(ROOT / "docs" / "generate.png"))
+    page.goto(f"{fresh_server.url}/gallery")
+    expect(cards(page)).to_have_count(10)
+    settled(page)
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(ROOT / "docs" / "gallery.png"))
+    context.close()
