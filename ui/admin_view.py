@@ -202,12 +202,12 @@ def _check(label: str, check: object, key: str) -> None:
             status = check()  # type: ignore[operator]
         except AkariError as exc:
             log.warning("%s check failed: %s", label, exc.log_line())
-            st.error(plain(exc.message), icon="❌")
+            st.error(plain(exc.message), icon=":material/error:")
         except Exception as exc:  # a backend bug must still read as a result, not crash the admin page
             log.exception("%s check crashed", label)
-            st.error(f"The check itself failed ({type(exc).__name__}). See the server log.", icon="❌")
+            st.error(f"The check itself failed ({type(exc).__name__}). See the server log.", icon=":material/error:")
         else:
-            st.success(plain(str(status)), icon="✅")
+            st.success(plain(str(status)), icon=":material/check_circle:")
 
 
 def backend_health() -> None:
