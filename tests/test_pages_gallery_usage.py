@@ -247,7 +247,7 @@ def test_a_link_to_a_private_image_of_someone_else_shows_nothing_of_it(studio: S
     assert not page.code and "not shared" in page.warning[0].value
     assert gv.DETAIL_PARAM not in page.query_params
     page = open_page("gallery", "ada", id="not-a-number")
-    assert page.warning[0].value == "That link does not point to an image."
+    assert unescaped(page.warning[0].value) == "That link does not point to an image."
 
 
 def test_share_favourite_and_delete_from_the_dialog(studio: Studio, people) -> None:

@@ -9,6 +9,7 @@ from datetime import date
 from functools import partial
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from akari.accounts import CurrentUser
 from akari.errors import AkariError
@@ -60,6 +61,7 @@ CONFIRM_DELETE_KEY = "gallery_confirm_delete"  # the id whose delete awaits conf
 NOTICE_KEY = "gallery_notice"  # (kind, message) shown once after a rerun
 ON_SHOW_KEY = "gallery_on_show"  # ids of the grid on show, in order: the lightbox's previous and next
 SCROLL_KEY = "gallery_scroll_to_top"  # set by the pager: the next run scrolls the page back to its top
+BAD_LINK_KEY = "gallery_bad_link"  # why ?id= was refused, said until the next action
 DETAIL_PARAM = "id"  # ?id=N opens that image; the Generate page links here with it
 
 GENERATE_PAGE = "pages/generate.py"
@@ -102,6 +104,7 @@ def page(user: CurrentUser) -> None:
     if scrolls:
         st.html(SCROLL_TO_TOP.replace("{n}", str(scrolls)), unsafe_allow_javascript=True)
     st.title("Gallery")
+    bad_link_slot = st.empty()  # filled at the end, once the ?id= of the address has been looked at
     if DETAIL_PARAM not in st.query_params:
         _notice()  # otherwise the dialog shows it, in front
     query = _filters()
@@ -118,11 +121,13 @@ def page(user: CurrentUser) -> None:
     _pager(result, total, query)
     _failures(gallery, user)
     _open_detail(gallery, user)
+    _show_bad_link(bad_link_slot)
 
 
 # -- filters ---------------------------------------------------------------------------------------------------------
 def _reset_paging() -> None:
     st.session_state[CURSORS_KEY] = [None]
+    st.session_state.pop(BAD_LINK_KEY, None)
 
 
 def _filters() -> GalleryQuery:
@@ -398,6 +403,7 @@ def _bulk_delete(gallery: Gallery, user: CurrentUser, ids: tuple[int, ...]) -> N
 
 # -- the detail dialog -----------------------------------------------------------------------------------------------
 def _open(generation_id: int) -> None:
+    st.session_state.pop(BAD_LINK_KEY, None)
     st.query_params[DETAIL_PARAM] = str(generation_id)
     st.session_state.pop(CONFIRM_DELETE_KEY, None)
 
@@ -415,7 +421,7 @@ def _detail_id() -> int | None:
         return int(raw)
     except ValueError:
         _close()
-        st.warning("That link does not point to an image.", icon=":material/image_not_supported:")
+        _bad_link("That link does not point to an image.")
         return None
 
 
@@ -427,9 +433,20 @@ def _open_detail(gallery: Gallery, user: CurrentUser) -> None:
         gallery.detail(user, generation_id)
     except AkariError as exc:
         _close()
-        st.warning(plain(exc.message), icon=":material/image_not_supported:")
+        _bad_link(exc.message)
         return
     _detail_dialog(gallery, user, generation_id)
+
+
+def _bad_link(message: str) -> None:
+    """Said until the person does something else: a rerun moments later (the address losing ?id=) keeps it."""
+    st.session_state[BAD_LINK_KEY] = message
+
+
+def _show_bad_link(slot: DeltaGenerator) -> None:
+    message = st.session_state.get(BAD_LINK_KEY)
+    if message:
+        slot.warning(plain(message), icon=":material/image_not_supported:")
 
 
 @st.dialog("Image", width="large", on_dismiss=_close)
