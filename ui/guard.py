@@ -68,7 +68,8 @@ def _session_user(service: SignInService) -> CurrentUser | None:
 
 
 def _cookie_user(service: SignInService) -> CurrentUser | None:
-    """Sign in from a valid cookie (a returning visitor), then rerun so the navigation shows their pages."""
+    """Sign in from a valid cookie (a returning visitor). No rerun: the navigation is the same for everyone (each page
+    gates itself), so the page goes on in this very run."""
     state = st.session_state
     try:
         service.authenticator.login(location="unrendered")
@@ -78,10 +79,7 @@ def _cookie_user(service: SignInService) -> CurrentUser | None:
         return None
     if state.get("authentication_status") is not True:
         return None
-    if _session_user(service) is None:
-        return None
-    st.rerun()
-    return None  # not reached
+    return _session_user(service)
 
 
 NAVIGATION = (
