@@ -58,7 +58,9 @@ def wait_for_cookie(page: Page, present: bool, timeout: float = 10.0) -> None:
 
 
 def shot(page: Page, folder: Path, name: str) -> None:
-    page.wait_for_timeout(400)  # let images and charts settle
+    """A screenshot once the run has settled and every image on screen has loaded (no fixed sleep)."""
+    settled(page)
+    page.wait_for_function("() => [...document.images].every(image => image.complete)")
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
@@ -684,12 +686,9 @@ def test_readme_screenshots(fresh_server: AppServer, browser: Browser) -> None:
     newest = page.locator('[class*="st-key-gen_batch_"]').first
     expect(newest.get_by_text("a night market under paper lanterns", exact=False)).to_be_visible()
     expect(newest.get_by_test_id("stImage")).to_have_count(4)
-    settled(page)
-    page.wait_for_timeout(400)
-    page.screenshot(path=str(ROOT / "docs" / "generate.png"))
+    shot(page, ROOT / "docs", "generate")
     page.goto(f"{fresh_server.url}/gallery")
     expect(cards(page)).to_have_count(10)
     settled(page)
-    page.wait_for_load_state("networkidle")
-    page.screenshot(path=str(ROOT / "docs" / "gallery.png"))
+    shot(page, ROOT / "docs", "gallery")
     context.close()
