@@ -1,4 +1,4 @@
-"""Akari's entrypoint: the navigation, with stable URLs, showing each person only the pages they may open."""
+"""Akari's entrypoint: the navigation, with stable URLs; each page gates itself and the menu lists what one may open."""
 
 from __future__ import annotations
 
@@ -6,13 +6,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.guard import signed_in_user
-
 PAGES = Path(__file__).resolve().parent / "pages"  # anchored: Streamlit resolves relative paths from the cwd
 
 st.set_page_config(page_title="Akari", page_icon="🏮", layout="wide")
 
-user = signed_in_user()
 generate = st.Page(PAGES / "generate.py", title="Generate", icon=":material/auto_awesome:", url_path="generate")
 gallery = st.Page(PAGES / "gallery.py", title="Gallery", icon=":material/photo_library:", url_path="gallery")
 usage = st.Page(PAGES / "usage.py", title="Usage", icon=":material/bar_chart:", url_path="usage")
@@ -27,13 +24,9 @@ def _home() -> None:
 
 
 home = st.Page(_home, title="Home", url_path="home", default=True)
-pages = [home, generate, gallery, usage, account]
-if user is not None and user.is_admin:
-    pages.append(admin)
-elif user is None:
-    # Logged out, every page answers at its URL with the sign-in only (each gates itself), and a deep link
-    # (/gallery) lands on that page once the visitor has signed in.
-    pages.append(admin)
-# The menu is drawn by the guard's sidebar, so it lists only what this person may open.
+# Every page answers at its URL and gates itself: logged out, only the sign-in (a deep link lands on its page once
+# the visitor has signed in); a member opening /admin reads why it is closed to them, never a blank page. The menu
+# is drawn by the guard's sidebar, so it lists only what this person may open.
+pages = [home, generate, gallery, usage, account, admin]
 navigation = st.navigation(pages, position="hidden")
 navigation.run()

@@ -101,20 +101,10 @@ class Gallery:
         """One page of thumbnails; reads at most `limit + 1` rows whatever the table's size."""
         limit = _check_query(query)
         newest = query.sort == "newest"
-        words = search_words(query.search)
-        conditions = [_VISIBLE, *self._filters(query)]
-        conditions.append(Generation.user_id == viewer.id if query.scope == "mine" else _SHARED)
+        conditions, order_key = self._where(viewer, query)
         stmt = select(Generation, User.username)
-        dialect = self.studio.engine.dialect.name
-        if words and dialect == "sqlite":
-            # Driven by the search index in id order: a common word stops after one page, a rare one has few ids.
-            order_key = _FTS.c.rowid
+        if order_key is not Generation.id:
             stmt = stmt.select_from(_FTS).join(Generation, Generation.id == _FTS.c.rowid)
-            conditions.append(_FTS_MATCH(_fts_query(words)))
-        else:
-            order_key = Generation.id
-            if words:
-                conditions.append(_PG_DOCUMENT.op("@@")(func.to_tsquery(literal_column("'simple'"), _tsquery(words))))
         if query.after is not None:
             conditions.append(order_key < query.after if newest else order_key > query.after)
         stmt = (
@@ -127,6 +117,29 @@ class Gallery:
             rows = session.execute(stmt).all()
         items = [GenerationRecord.from_row(row, name) for row, name in rows[:limit]]
         return GalleryPage(items, items[-1].id if len(rows) > limit else None)
+
+    def count(self, viewer: Viewer, query: GalleryQuery) -> int:
+        """How many images the query finds on every page together (the pager's "of N")."""
+        _check_query(query)
+        conditions, order_key = self._where(viewer, query)
+        stmt = select(func.count(Generation.id))
+        if order_key is not Generation.id:
+            stmt = stmt.select_from(_FTS).join(Generation, Generation.id == _FTS.c.rowid)
+        with self.sessions() as session:
+            return int(session.scalar(stmt.where(*conditions)) or 0)
+
+    def _where(self, viewer: Viewer, query: GalleryQuery) -> tuple[list[ColumnElement[bool]], ColumnElement[int]]:
+        """The query's conditions, and the key its rows are ordered by: on SQLite a search is driven by the search
+        index in id order (a common word stops after one page, a rare one has few ids)."""
+        words = search_words(query.search)
+        conditions = [_VISIBLE, *self._filters(query)]
+        conditions.append(Generation.user_id == viewer.id if query.scope == "mine" else _SHARED)
+        if words and self.studio.engine.dialect.name == "sqlite":
+            conditions.append(_FTS_MATCH(_fts_query(words)))
+            return conditions, _FTS.c.rowid
+        if words:
+            conditions.append(_PG_DOCUMENT.op("@@")(func.to_tsquery(literal_column("'simple'"), _tsquery(words))))
+        return conditions, Generation.id
 
     @staticmethod
     def _filters(query: GalleryQuery) -> list[ColumnElement[bool]]:

@@ -13,13 +13,14 @@ import secrets
 import time
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from akari import logs, model_choice, references
+from akari import logs, model_choice, references, retries
 from akari.completions import Completions
 from akari.db.engine import IMMEDIATE
 from akari.db.models import Generation, User, utcnow
@@ -355,6 +356,13 @@ class GenerationService:
             self._change(job, owner, status="failed", error_reason="internal", error_code=None, neurons=0.0,
                          error_message=INTERNAL_MESSAGE, error_detail=None, lease_owner=None, finished_at=utcnow())
 
+    def _note_retry(self, job: Job, owner: str, attempt: int, attempts: int, error: AkariError) -> None:
+        """While the next attempt waits, the running row says so ("busy, retrying 2/4"); a note, never fatal."""
+        try:
+            self.queue.change(job.id, owner, error_message=retries.retry_note(attempt, attempts, error))
+        except (LeaseLost, AkariError, SQLAlchemyError) as exc:
+            log.info("generation %s: retry note not recorded: %s", job.id, exc)
+
     def _change(self, job: Job, owner: str, **values: object) -> None:
         persistently(lambda: self.queue.change(job.id, owner, **values), give_up_after=FINAL_WRITE_PATIENCE_S,
                      what=f"recording generation {job.id}")
@@ -376,9 +384,10 @@ class GenerationService:
                                  references)
             # A plain FLUX.1 request is made the way generators always took it (test doubles and older ones too).
             plain = inputs in (ModelInputs(), ModelInputs(DEFAULT_MODEL))
-            image = self.generator.generate(job.prompt, steps=job.steps, seed=job.seed,
-                                            deadline=time.monotonic() + self.deadline_s,
-                                            **({} if plain else {"inputs": inputs}))
+            with retries.listening(partial(self._note_retry, job, owner)):
+                image = self.generator.generate(job.prompt, steps=job.steps, seed=job.seed,
+                                                deadline=time.monotonic() + self.deadline_s,
+                                                **({} if plain else {"inputs": inputs}))
         except NotFound as exc:
             self._change(job, owner, status="failed", error_reason="reference_missing", error_code=None, neurons=0.0,
                          error_message="The reference image of this generation is gone: start again from another.",

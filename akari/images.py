@@ -21,11 +21,13 @@ class Images:
         return self.stores.get(record.store).display_url(record.image_key, size, private=not record.is_public)
 
     def read(self, record: GenerationRecord) -> bytes:
-        """The full image: from the spool while its upload is pending, else from its store."""
-        if not record.has_image:
+        """The full image: from the spool from the moment it is made until it is stored, else from its store."""
+        if record.deleted:
             raise NotFound("This generation has no image.")
         if record.spool_key and self.spool.exists(record.spool_key):
-            return self.spool.read(record.spool_key)
+            return self.spool.read(record.spool_key)  # made; its upload may still be under way
+        if not record.has_image:
+            raise NotFound("This generation has no image.")
         if not record.image_key:
             raise NotFound("This generation has no image.")
         return self.stores.get(record.store).read(record.image_key)

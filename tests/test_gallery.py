@@ -415,3 +415,12 @@ def test_upgrading_a_database_with_images_indexes_their_prompts(database_url: st
         assert len(gallery.page(Viewer(1), GalleryQuery(search="harbour")).items) == 1
     finally:
         studio.close()
+
+
+def test_the_total_counts_every_page_of_the_same_query(studio, people, catalogue) -> None:
+    ada = people[0]
+    gallery = Gallery(studio)
+    for query in ({}, {"search": "lighthouse"}, {"search": "light"}, {"scope": "community"},
+                  {"scope": "community", "search": "lighthouse"}, {"steps": (2,)}, {"search": "zebra"}):
+        everything = ids(gallery, ada, limit=100, **query)
+        assert gallery.count(ada, GalleryQuery(**query)) == len(everything), query

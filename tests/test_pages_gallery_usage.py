@@ -79,7 +79,8 @@ def stored(studio: Studio, generation_id: int) -> Generation:
 # -- the grid --------------------------------------------------------------------------------------------------------
 def test_the_grid_shows_my_thumbnails_with_prompts_as_plain_text(studio: Studio, people) -> None:
     ada = people["ada"]
-    first = add_generation(studio, ada, "a **bold** <b>cat</b> [link](http://x)", stored=True, created_at=at(2))
+    first = add_generation(studio, ada, "a **bold** <b>cat</b> [link](http://x) :material/home:", stored=True,
+                           created_at=at(2))
     second = add_generation(studio, ada, "a lighthouse", stored=True, created_at=at(1))
     add_generation(studio, ada, "refused prompt", status="failed", error_message="The safety filter refused it.")
     add_generation(studio, people["bob"], "bob's", stored=True)
@@ -87,10 +88,9 @@ def test_the_grid_shows_my_thumbnails_with_prompts_as_plain_text(studio: Studio,
     page = open_page("gallery", "ada")
     assert card_ids(page) == [second, first]
     assert len(page.image) == 2 and all(img.value[0].startswith("/mock/media/") for img in page.image)
-    captions = [c.value for c in page.main.caption]
-    # Escaped, so Markdown and HTML show exactly as typed.
-    assert "a **bold** <b>cat</b> [link](http://x)" not in captions
-    assert "a **bold** <b>cat</b> [link](http://x)" in [unescaped(c) for c in captions]
+    # st.text: Markdown, HTML and icon codes show exactly as typed.
+    assert "a **bold** <b>cat</b> [link](http://x) :material/home:" in [t.value for t in page.main.text]
+    assert all("<b>cat</b>" not in m.value for m in page.main.markdown)
 
 
 def test_community_shows_what_anyone_shared_with_who_made_it(studio: Studio, people) -> None:
@@ -102,9 +102,9 @@ def test_community_shows_what_anyone_shared_with_who_made_it(studio: Studio, peo
     page.segmented_control(key=gv.SCOPE_KEY).set_value("Community")
     rerun(page)
     assert card_ids(page) == [shared, sketch]
-    labels = {b.key: unescaped(b.label) for b in page.button if (b.key or "").startswith(gv.OPEN_PREFIX)}
-    assert "bob" in labels[f"{gv.OPEN_PREFIX}{shared}"]
-    assert "Offline sketch" in labels[f"{gv.OPEN_PREFIX}{sketch}"]
+    texts = [t.value for t in page.main.text]
+    assert "bob: bob's shared harbour" in texts and "ada: ada's sketch" in texts
+    assert [m.value for m in page.main.markdown if "Sketch, not AI" in m.value], "the one sketch has its badge"
     assert page.toggle(key=gv.FAVOURITES_KEY).disabled
 
 
@@ -141,16 +141,75 @@ def test_older_and_newer_page_through_the_gallery(studio: Studio, people) -> Non
     made = [add_generation(studio, people["ada"], f"picture {i}", stored=i >= 24,
                            created_at=at(1) + timedelta(minutes=i)) for i in range(30)]
     page = open_page("gallery", "ada")
-    assert card_ids(page) == list(reversed(made))[:24] and page.button(key=gv.NEWER_KEY).disabled
-    page.button(key=gv.OLDER_KEY).click()
+    assert card_ids(page) == list(reversed(made))[:24] and page.button(key=gv.PREVIOUS_KEY).disabled
+    page.button(key=gv.NEXT_KEY).click()
     assert card_ids(rerun(page)) == list(reversed(made))[24:]
-    assert page.button(key=gv.OLDER_KEY).disabled and "Page 2" in [c.value for c in page.caption]
-    page.button(key=gv.NEWER_KEY).click()
+    assert page.button(key=gv.NEXT_KEY).disabled and "25–30 of 30 · page 2" in [c.value for c in page.caption]
+    assert (page.button(key=gv.PREVIOUS_KEY).label, page.button(key=gv.NEXT_KEY).label) == ("Newer", "Older")
+    page.button(key=gv.PREVIOUS_KEY).click()
     assert card_ids(rerun(page)) == list(reversed(made))[:24]
-    page.button(key=gv.OLDER_KEY).click()
+    page.button(key=gv.NEXT_KEY).click()
     rerun(page)
     page.text_input(key=gv.SEARCH_KEY).input("picture")  # a new search starts again at the first page
     assert card_ids(rerun(page)) == list(reversed(made))[:24]
+    page.segmented_control(key=gv.SORT_KEY).set_value("Oldest first")
+    assert card_ids(rerun(page)) == made[:24]
+    # Oldest first, the next page holds newer images, and says so.
+    assert (page.button(key=gv.PREVIOUS_KEY).label, page.button(key=gv.NEXT_KEY).label) == ("Older", "Newer")
+    assert "1–24 of 30 · page 1" in [c.value for c in page.caption]
+
+
+def test_an_active_filter_shows_as_a_chip_that_removes_it(studio: Studio, people) -> None:
+    ada = people["ada"]
+    fox = add_generation(studio, ada, "a red fox", stored=True, steps=8, created_at=at(2))
+    kite = add_generation(studio, ada, "a red kite", stored=True, steps=2, created_at=at(1))
+    page = open_page("gallery", "ada")
+    assert not [b for b in page.button if (b.key or "").startswith(gv.CHIP_PREFIX)]
+    page.text_input(key=gv.SEARCH_KEY).input("red")
+    page.pills(key=gv.STEPS_KEY).set_value([8])
+    rerun(page)
+    assert card_ids(page) == [fox]
+    chips = {b.key: unescaped(b.label) for b in page.button if (b.key or "").startswith(gv.CHIP_PREFIX)}
+    assert chips == {f"{gv.CHIP_PREFIX}{gv.SEARCH_KEY}": "Search: red", f"{gv.CHIP_PREFIX}{gv.STEPS_KEY}": "Steps 8"}
+    page.button(key=f"{gv.CHIP_PREFIX}{gv.STEPS_KEY}").click()
+    rerun(page)
+    assert card_ids(page) == [kite, fox] and page.pills(key=gv.STEPS_KEY).value == []
+    assert page.text_input(key=gv.SEARCH_KEY).value == "red"
+
+
+def test_filters_and_search_come_from_the_address(studio: Studio, people) -> None:
+    ada = people["ada"]
+    fox = add_generation(studio, ada, "a red fox", stored=True, created_at=at(2))
+    add_generation(studio, ada, "a harbour", stored=True, created_at=at(1))
+    page = open_page("gallery", "ada", q="fox")
+    assert page.text_input(key=gv.SEARCH_KEY).value == "fox"
+    assert card_ids(page) == [fox]
+
+
+def test_an_image_waiting_for_upload_leads_the_grid_with_a_badge(studio: Studio, people) -> None:
+    ada = people["ada"]
+    done = add_generation(studio, ada, "stored already", stored=True, created_at=at(2))
+    waiting = add_generation(studio, ada, "waiting prompt", status="pending_upload", error_reason="store_failed",
+                             error_message="Your image was made but could not be saved yet.")
+    page = open_page("gallery", "ada")
+    assert card_ids(page) == [waiting, done]
+    assert [m.value for m in page.main.markdown if "Waiting for upload" in m.value]
+
+
+def test_the_lightbox_steps_to_the_previous_and_next_image_of_the_grid(studio: Studio, people) -> None:
+    made = [add_generation(studio, people["ada"], f"picture {i}", stored=True, created_at=at(1, hour=i))
+            for i in range(3)]
+    page = open_page("gallery", "ada")
+    page.button(key=f"{gv.OPEN_PREFIX}{made[1]}").click()
+    rerun(page)
+    assert page.code[0].value == "picture 1" and "2 of 3 on this page" in [c.value for c in page.caption]
+    page.button(key=gv.DETAIL_NEXT_KEY).click()
+    rerun(page)
+    assert page.query_params[gv.DETAIL_PARAM] == str(made[0]) and page.code[0].value == "picture 0"
+    assert page.button(key=gv.DETAIL_NEXT_KEY).disabled
+    page.button(key=gv.DETAIL_PREVIOUS_KEY).click()
+    rerun(page)
+    assert page.code[0].value == "picture 1"
 
 
 # -- the detail dialog -----------------------------------------------------------------------------------------------
@@ -164,7 +223,7 @@ def test_opening_an_image_shows_it_with_its_prompt_settings_and_actions(studio: 
     assert page.code[0].value == "a lighthouse *at* dusk"
     facts = page.markdown[-1].value
     assert "| Steps | 6 |" in facts and "| Seed | 4242 |" in facts and "1.83 s to generate + 0.04 s" in facts
-    for key in (gv.DETAIL_DOWNLOAD_KEY, gv.DETAIL_RUN_AGAIN_KEY, gv.DETAIL_SHARE_KEY, gv.DETAIL_FAVOURITE_KEY,
+    for key in (gv.DETAIL_DOWNLOAD_KEY, gv.DETAIL_REUSE_KEY, gv.DETAIL_SHARE_KEY, gv.DETAIL_FAVOURITE_KEY,
                 gv.DETAIL_DELETE_KEY):
         assert has_key(page, key), key
     assert len(page.image) == 2  # the thumbnail in the grid and the full image in the dialog
@@ -176,7 +235,7 @@ def test_a_link_with_an_id_opens_that_image(studio: Studio, people) -> None:
     assert page.code[0].value == "bob's harbour"
     # Someone else's image: it can be looked at, downloaded and run again, not changed.
     assert has_key(page, gv.DETAIL_DOWNLOAD_KEY)
-    assert has_key(page, gv.DETAIL_RUN_AGAIN_KEY)
+    assert has_key(page, gv.DETAIL_REUSE_KEY)
     for key in (gv.DETAIL_SHARE_KEY, gv.DETAIL_FAVOURITE_KEY, gv.DETAIL_DELETE_KEY):
         assert not has_key(page, key)
 
@@ -187,7 +246,7 @@ def test_a_link_to_a_private_image_of_someone_else_shows_nothing_of_it(studio: S
     assert not page.code and "not shared" in page.warning[0].value
     assert gv.DETAIL_PARAM not in page.query_params
     page = open_page("gallery", "ada", id="not-a-number")
-    assert page.warning[0].value == "That link does not point to an image."
+    assert unescaped(page.warning[0].value) == "That link does not point to an image."
 
 
 def test_share_favourite_and_delete_from_the_dialog(studio: Studio, people) -> None:
@@ -232,10 +291,10 @@ def test_crafted_state_cannot_delete_someone_elses_image(studio: Studio, people)
     assert row.deleted_at is None and row.is_public and local_file(studio, row.id).exists()
 
 
-def test_run_again_fills_the_generate_form_and_goes_there(studio: Studio, people) -> None:
+def test_reuse_settings_fills_the_generate_form_and_goes_there(studio: Studio, people) -> None:
     mine = add_generation(studio, people["ada"], "a lighthouse at dusk", stored=True, steps=7, seed=99)
     page = open_page("gallery", "ada", id=str(mine))
-    page.button(key=gv.DETAIL_RUN_AGAIN_KEY).click()
+    page.button(key=gv.DETAIL_REUSE_KEY).click()
     rerun(page)
     assert page.session_state["gen_prompt"] == "a lighthouse at dusk"
     assert page.session_state["gen_steps"] == 7 and page.session_state["gen_seed"] == 99
@@ -293,11 +352,13 @@ def test_recent_failures_list_reasons(studio: Studio, people) -> None:
     add_generation(studio, people["ada"], "waiting prompt", status="pending_upload", error_reason="store_failed",
                    error_message="Your image was made but could not be saved yet.")
     page = open_page("gallery", "ada")
-    texts = [t.value for t in page.text]
+    failures = next(e for e in page.expander if e.label == "Recent failures")
+    texts = [t.value for t in failures.text]
     assert "refused prompt" in texts and "The safety filter refused this prompt." in texts
     assert "waiting prompt" in texts
     page.pills(key=gv.FAILURE_STATUS_KEY).set_value(["Failed"])
-    texts = [t.value for t in rerun(page).text]
+    failures = next(e for e in rerun(page).expander if e.label == "Recent failures")
+    texts = [t.value for t in failures.text]
     assert "refused prompt" in texts and "waiting prompt" not in texts
 
 
@@ -347,15 +408,15 @@ def test_a_member_sees_their_own_usage(studio: Studio, history) -> None:
     assert "After the free allowance" not in figures
     assert not has_key(page, uv.USER_KEY)
     assert has_key(page, uv.EXPORT_KEY) and not page.get_by_key(uv.EXPORT_KEY).disabled
-    assert len(charts(page)) == 4  # per day, time to image, failure reasons, steps; no per-user chart
-    page.segmented_control(key=uv.RANGE_KEY).set_value("90 days")
+    assert len(charts(page)) == 5  # per day, cost per day, time to image, failure reasons, steps; no per-user
+    page.pills(key=uv.RANGE_KEY).set_value("90 days")
     assert metrics(rerun(page))["Generations"] == "8"
 
 
 def test_an_admin_sees_everyone_and_can_pick_a_person(studio: Studio, history, people) -> None:
     page = open_page("usage", "root")
     figures = metrics(page)
-    assert figures["Generations"] == "10" and figures["Today"] == "6" and len(charts(page)) == 5
+    assert figures["Generations"] == "10" and figures["Today"] == "6" and len(charts(page)) == 6
     assert "After the free allowance" in figures
     assert len(page.dataframe) == 1 and list(page.dataframe[0].value["user"]) == ["ada", "bob"]
     picker = page.selectbox(key=uv.USER_KEY)
@@ -369,7 +430,7 @@ def test_an_admin_sees_everyone_and_can_pick_a_person(studio: Studio, history, p
 
 def test_a_custom_period_asks_for_both_dates(studio: Studio, history) -> None:
     page = open_page("usage", "ada")
-    page.segmented_control(key=uv.RANGE_KEY).set_value("Custom")
+    page.pills(key=uv.RANGE_KEY).set_value("Custom")
     rerun(page)
     today = utcnow().date()
     page.date_input(key=uv.DATES_KEY).set_value((today - timedelta(days=70), today - timedelta(days=50)))
@@ -394,3 +455,39 @@ def test_usage_figures_are_cached_briefly(studio: Studio, history, people) -> No
     assert metrics(rerun(page))["Generations"] == "7"  # within the cache's 30 seconds
     uv.usage_report.clear()
     assert metrics(rerun(page))["Generations"] == "8"
+
+
+def test_charts_cover_the_whole_period_with_whole_numbers_and_only_the_statuses_there_are(studio: Studio,
+                                                                                          history) -> None:
+    page = open_page("usage", "ada")
+    per_day, cost = charts(page)[:2]
+    days = per_day["encoding"]["x"]["scale"]["domain"]
+    today = utcnow().date()
+    assert days[0] == (today - timedelta(days=29)).isoformat() and days[-1] == today.isoformat() and len(days) == 30
+    assert per_day["encoding"]["y"]["axis"]["tickMinStep"] == 1 and per_day["encoding"]["y"]["axis"]["format"] == ",d"
+    assert per_day["encoding"]["color"]["scale"]["domain"] == ["Succeeded", "Failed"]  # no Queued, no Running
+    assert cost["encoding"]["x"]["scale"]["domain"] == days
+    page.pills(key=uv.RANGE_KEY).set_value("1 year")
+    year = charts(rerun(page))[0]["encoding"]["x"]["scale"]["domain"]
+    assert len(year) == 365 and year[0] == (today - timedelta(days=364)).isoformat()
+
+
+def test_each_figure_is_compared_with_the_period_before(studio: Studio, history, people) -> None:
+    for i in range(3):
+        add_generation(studio, people["ada"], f"ada before {i}", created_at=at(40 + i), neurons=57.6)
+    page = open_page("usage", "ada")
+    deltas = {m.label: m.proto.delta for m in page.metric}
+    assert deltas["Generations"] == "+4"  # 7 now, 3 in the 30 days before
+    assert "30 days before" in " ".join(c.value for c in page.main.caption)
+
+
+def test_the_csv_is_written_with_progress_then_downloaded(studio: Studio, history) -> None:
+    page = open_page("usage", "ada")
+    assert not has_key(page, uv.EXPORT_DOWNLOAD_KEY)
+    page.button(key=uv.EXPORT_KEY).click()
+    rerun(page)
+    assert "7 rows written." in [p.proto.text for p in page.get("progress")]
+    assert has_key(page, uv.EXPORT_DOWNLOAD_KEY)
+    page.pills(key=uv.RANGE_KEY).set_value("90 days")
+    rerun(page)
+    assert not has_key(page, uv.EXPORT_DOWNLOAD_KEY), "a CSV of another period is never offered"

@@ -92,39 +92,53 @@ def _default_quota() -> int:
     return get_studio().quotas.get_default()
 
 
-NEW_USER_KEYS = ("admin_new_username", "admin_new_name", "admin_new_email", "admin_new_quota", "admin_new_password",
-                 "admin_new_repeat", "admin_new_admin")
+NEW_USER_FIELDS = ("admin_new_username", "admin_new_name", "admin_new_email", "admin_new_quota",
+                   "admin_new_password", "admin_new_repeat", "admin_new_admin")
+NEW_USER_CLEARED = {"admin_new_username": "", "admin_new_name": "", "admin_new_email": "", "admin_new_quota": None,
+                    "admin_new_password": "", "admin_new_repeat": "", "admin_new_admin": False}
+NEW_USER_ERROR_KEY = "admin_new_error"
+
+
+def _create_user() -> None:
+    """Submit callback (runs before the widgets): on success every field is cleared; on a refusal only the passwords
+    go (a password typed for someone else should not stay on the screen) and the rest stays to be corrected."""
+    state = st.session_state
+    values = {key: state.get(key) for key in NEW_USER_FIELDS}
+    for key in ("admin_new_password", "admin_new_repeat"):
+        state[key] = ""
+    if values["admin_new_password"] != values["admin_new_repeat"]:
+        state[NEW_USER_ERROR_KEY] = "The two passwords differ. Type the password twice again."
+        return
+    quota = values["admin_new_quota"]
+    try:
+        account = get_studio().accounts.create_user(
+            values["admin_new_username"] or "", values["admin_new_password"] or "", name=values["admin_new_name"],
+            email=values["admin_new_email"], roles=(ADMIN,) if values["admin_new_admin"] else (MEMBER,),
+            daily_quota=None if quota is None else int(quota))
+    except AkariError as exc:
+        state[NEW_USER_ERROR_KEY] = exc.message + " The password fields were cleared: type it twice again."
+        return
+    state.update(NEW_USER_CLEARED)
+    state[NOTICE_KEY] = f"Created the account {account.username}."
 
 
 def add_user_form(default_quota: int) -> None:
-    # Kept after a mistake (a typo must not cost every field); cleared once the account exists, so a password typed
-    # for someone else does not stay on the screen.
+    refused = st.session_state.pop(NEW_USER_ERROR_KEY, None)
+    # Keyed: it stays open over the rerun that shows a refusal (or the new account).
     with st.expander("Add a user", key="admin_add_user"), st.form("admin_new_user"):
         left, right = st.columns(2)
-        username = left.text_input("Username", key="admin_new_username", help="3-32 characters: a-z, 0-9, . - _")
-        name = right.text_input("Name", key="admin_new_name")
-        email = left.text_input("Email (optional)", key="admin_new_email")
+        left.text_input("Username", key="admin_new_username", help="3-32 characters: a-z, 0-9, . - _")
+        right.text_input("Name", key="admin_new_name")
+        left.text_input("Email (optional)", key="admin_new_email")
         with right:
-            quota = _quota_input("Daily quota", "admin_new_quota", None, default_quota)
-        password = left.text_input("Password", type="password", key="admin_new_password",
-                                   help="At least 10 characters. Tell it to them in person; they can change it.")
-        repeat = right.text_input("Repeat the password", type="password", key="admin_new_repeat")
-        make_admin = st.checkbox("Administrator", key="admin_new_admin")
-        submitted = st.form_submit_button("Create the account", key="admin_new_submit", type="primary")
-    if not submitted:
-        return
-    if password != repeat:
-        st.error("The two passwords differ: type the same password twice.")
-        return
-    try:
-        account = get_studio().accounts.create_user(username, password, name=name, email=email,
-                                                    roles=(ADMIN,) if make_admin else (MEMBER,), daily_quota=quota)
-    except AkariError as exc:
-        st.error(plain(exc.message))
-        return
-    for key in NEW_USER_KEYS:
-        st.session_state.pop(key, None)
-    _done(f"Created the account {account.username}.")
+            _quota_input("Daily quota", "admin_new_quota", None, default_quota)
+        left.text_input("Password", type="password", key="admin_new_password",
+                        help="At least 10 characters. Tell it to them in person; they can change it.")
+        right.text_input("Repeat the password", type="password", key="admin_new_repeat")
+        st.checkbox("Administrator", key="admin_new_admin")
+        if refused:
+            st.error(plain(refused))
+        st.form_submit_button("Create the account", key="admin_new_submit", type="primary", on_click=_create_user)
 
 
 def manage_user(accounts: list[Account], acting: CurrentUser, default_quota: int) -> None:
@@ -204,12 +218,12 @@ def _check(label: str, check: object, key: str) -> None:
             status = check()  # type: ignore[operator]
         except AkariError as exc:
             log.warning("%s check failed: %s", label, exc.log_line())
-            st.error(plain(exc.message), icon="❌")
+            st.error(plain(exc.message), icon=":material/error:")
         except Exception as exc:  # a backend bug must still read as a result, not crash the admin page
             log.exception("%s check crashed", label)
-            st.error(f"The check itself failed ({type(exc).__name__}). See the server log.", icon="❌")
+            st.error(f"The check itself failed ({type(exc).__name__}). See the server log.", icon=":material/error:")
         else:
-            st.success(plain(str(status)), icon="✅")
+            st.success(plain(str(status)), icon=":material/check_circle:")
 
 
 def backend_health() -> None:

@@ -24,14 +24,26 @@ def get_studio() -> Studio:
         raise  # not reached: st.stop() ends the run
 
 
-def show_backends(where: str = "sidebar") -> None:
-    """Say plainly which generator, store and database this app is using."""
+MEMBER_AI_LABEL = "AI images by FLUX.1 [schnell]"
+MEMBER_OFFLINE_LABEL = "Offline sketches, not AI"
+
+
+def show_backends(is_admin: bool, where: str = "sidebar") -> None:
+    """What makes the images, in one line for members; for administrators also the store, the database and what to
+    set (server paths and environment variables are theirs to see, nobody else's)."""
     backends = get_studio().backends
     target = st.sidebar if where == "sidebar" else st
+    if not is_admin:
+        if backends.offline:
+            target.caption(f":material/draw: {MEMBER_OFFLINE_LABEL}")
+        else:
+            target.caption(f":material/bolt: {MEMBER_AI_LABEL}")
+        return
     if backends.offline:
         target.info(
             "**Offline mode**: images are *sketches drawn locally*, not AI output. "
             "Set CLOUDFLARE_ID and CLOUDFLARE_API_KEY to use the Workers AI models.",
             icon=":material/edit:",
         )
-    target.caption(f"Images: {backends.generator}  \nStorage: {backends.store}  \nDatabase: {backends.database}")
+    target.caption(f"Images: {backends.generator}  \nStorage: {plain(backends.store)}  \n"
+                   f"Database: {plain(backends.database)}")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from akari.errors import AkariError
 from akari.records import GenerationRecord
 from akari.stores import Size
 from ui.context import get_studio
+
+log = logging.getLogger("akari.ui")
+UNAVAILABLE = "This image cannot be shown right now. It is kept; try again in a moment."
 
 
 def _origin() -> str | None:
@@ -26,12 +31,14 @@ def image_url(record: GenerationRecord, size: Size = "thumb") -> str | None:
 
 
 def show_image(record: GenerationRecord, size: Size = "thumb") -> None:
-    """The image by URL (no bytes pass through the app); one still waiting in the spool is read and sent once."""
-    url = image_url(record, size)
-    if url:
-        st.image(url, width="stretch")
-        return
+    """The image by URL (no bytes pass through the app); one still waiting in the spool is read and sent once.
+    A store that fails gives a sentence in the image's place, never a traceback with server paths."""
     try:
-        st.image(get_studio().images.read(record), width="stretch")
-    except AkariError:
-        st.info("The image file is missing from the server.", icon=":material/broken_image:")
+        url = image_url(record, size)
+        st.image(url if url else get_studio().images.read(record), width="stretch")
+    except AkariError as exc:
+        log.warning("image of generation %s not shown: %s", record.id, exc.log_line())
+        st.info(UNAVAILABLE, icon=":material/broken_image:")
+    except Exception:  # Streamlit's media errors name server files: log them, show a sentence
+        log.exception("image of generation %s not shown", record.id)
+        st.info(UNAVAILABLE, icon=":material/broken_image:")

@@ -101,6 +101,19 @@ def current_size(spec: ModelSpec) -> tuple[int, int]:
     return spec.size_for(st.session_state.get(ASPECT_KEY) or "1:1")
 
 
+def settings_summary() -> tuple[str, int, float]:
+    """The chosen model's label, its steps and an image's cost in dollars, for a one-line summary of the form."""
+    state = st.session_state
+    try:
+        spec = get_model(str(state.get(MODEL_KEY)))
+    except AkariError:
+        _enabled, spec = ModelChoice(get_studio().sessions).get()
+    steps = state.get(_steps_key(spec), spec.default_steps) if spec.steps else spec.fixed_steps
+    width, height = current_size(spec)
+    neurons = spec.neurons(width, height, steps, 0)
+    return spec.label, steps, neurons * DOLLARS_PER_1000_NEURONS / 1000
+
+
 def show_estimate(spec: ModelSpec, width: int, height: int, steps: int, references: int, offline: bool) -> None:
     neurons = spec.neurons(width, height, steps, references)
     dollars = neurons * DOLLARS_PER_1000_NEURONS / 1000

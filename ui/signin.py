@@ -54,6 +54,7 @@ VERIFY_SEND = "register_send_code"
 VERIFY_CODE = "register_code"
 INVITE_PARAM = "invite"  # ?invite=TOKEN: an administrator's invitation link
 SESSION_ID = "_akari_session_id"  # this tab's sign-in session (server-side state: the browser never sees it)
+_USERNAME = "_akari_session_username"  # whose session it is, to say why it ended (a disabled account)
 _TICKET = "_akari_cookie_ticket"  # a one-time ticket the page trades for the HttpOnly cookie, once
 _FORGET_COOKIE = "_akari_forget_cookie"  # after Log out: ask the server to clear the cookie
 _FLASH = "_akari_flash"  # (kind, message) shown once on the next sign-in screen
@@ -118,16 +119,22 @@ def session_user(studio: Studio) -> CurrentUser | None:
     if session_id is not None:
         user = studio.signins.user(session_id)
         if user is not None:
+            state[_USERNAME] = user.username
             return user
         # Ended elsewhere: nothing of this session's state may outlive it (a draft prompt, a selection).
+        username = state.get(_USERNAME)
         state.clear()
-        flash("warning", "You were signed out: this sign-in was ended (Log out elsewhere, a password change or an "
-              "administrator). Sign in again to continue.")
+        if isinstance(username, str) and studio.accounts.current_user(username) is None:
+            flash("warning", "Your account is disabled or was removed, so you were signed out. Ask your administrator.")
+        else:
+            flash("warning", "You were signed out: this sign-in was ended (Log out elsewhere, a password change or "
+                  "an administrator). Sign in again to continue.")
         return None
     found = studio.signins.find(st.context.cookies.get(COOKIE_NAME))
     if found is None:
         return None
     state[SESSION_ID] = found[0]
+    state[_USERNAME] = found[1].username
     return found[1]
 
 
@@ -166,7 +173,9 @@ def flash(kind: str, message: str) -> None:
 
 
 def _show_flash() -> None:
-    kind, message = st.session_state.pop(_FLASH, (None, None))
+    # Kept, not popped: the cookie component's reply reruns the sign-in screen a moment after a sign-out, and the
+    # message must still be there. It goes once someone signs in.
+    kind, message = st.session_state.get(_FLASH, (None, None))
     if kind in ("success", "info", "warning", "error") and message:
         getattr(st, kind)(message)
 

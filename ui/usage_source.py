@@ -26,12 +26,15 @@ def _report(viewer_id: int, date_from: date, date_to: date, user_id: int | None,
     return Usage(get_studio()).report(_Viewer(viewer_id), UsageFilter(date_from, date_to, user_id, source))
 
 
+def pick_source() -> str | None:
+    """The source picker; None when none is picked (every source)."""
+    return st.segmented_control("Source", list(SOURCE_LABELS), format_func=SOURCE_LABELS.get, key=SOURCE_KEY,
+                                help="Where the generations were asked for; none picked: all of them.")
+
+
 def sourced_report(all_sources: Callable[[int, date, date, int | None], UsageReport], viewer_id: int,
-                   usage_filter: UsageFilter) -> UsageReport:
-    """Shows the source picker and returns the figures of the filter narrowed to the source picked; with none
-    picked, the page's own (cached) report of every source."""
-    source = st.segmented_control("Source", list(SOURCE_LABELS), format_func=SOURCE_LABELS.get, key=SOURCE_KEY,
-                                  help="Where the generations were asked for; none picked: all of them.")
+                   usage_filter: UsageFilter, source: str | None) -> UsageReport:
+    """The figures of the filter narrowed to a source; with none, the page's own (cached) report of every source."""
     if source is None:
         return all_sources(viewer_id, usage_filter.date_from, usage_filter.date_to, usage_filter.user_id)
     narrowed = replace(usage_filter, source=source)

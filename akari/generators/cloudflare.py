@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from akari import retries
 from akari.config import DEFAULT_AI_GATEWAY_BASE, DEFAULT_CLOUDFLARE_API_BASE, FLUX_MODEL
 from akari.errors import GenerationError
 from akari.generators import GeneratedImage, ModelInputs
@@ -150,6 +151,7 @@ class CloudflareGenerator:
                     error.message = f"{error.message} (Tried {attempt} times.)"
                     error.args = (error.message,)
                 raise self._redacted(error)
+            retries.announce(attempt + 1, self.max_retries + 1, error)
             self._sleep(delay)
 
     def _timeout(self, deadline: float | None) -> tuple[float, float]:
