@@ -15,6 +15,7 @@ from akari.errors import InvalidInput
 from akari.inputs import MAX_RECORD_ID, record_id, search_text
 from akari.studio import Studio
 from tests.ui_fixtures import PASSWORD, add_user, app, reset_streamlit, seed_session, sign_in
+from ui.gallery_view import SEARCH_KEY
 
 HOSTILE_IDS = ["99999999999999999999", str(MAX_RECORD_ID + 1), "-1", "0", "1e5", "abc", "", "٣", "0x10",
                "1" * 400]
@@ -142,5 +143,5 @@ def test_hostile_search_strings_find_nothing_and_never_fail(studio: Studio) -> N
     add_user(studio.accounts, "alice")
     at = _gallery("alice")
     for text in HOSTILE_SEARCHES:
-        at.text_input(key="gallery_search").input(text).run()
+        at.text_input(key=SEARCH_KEY).input(text).run()
         _no_traceback(at)

@@ -49,14 +49,16 @@ def page(script: str = PAGE, username: str = "ada") -> AppTest:
 
 
 def finished(at: AppTest, studio: Studio) -> GenerationRecord:
-    generation_id = at.session_state["gen_generation_id"]
+    """Wait for the last submitted batch (the workspace's feed), then rerun the page; returns its first image."""
     deadline = time.monotonic() + 30
-    record = studio.generations.get(generation_id)
-    while not record.is_done:
-        assert time.monotonic() < deadline, f"generation {generation_id} still {record.status}"
+    ids = at.session_state["gen_last_batch"]
+    records = [studio.generations.get(i) for i in ids]
+    while not all(r.is_done for r in records):
+        assert time.monotonic() < deadline, f"still running: {[(r.id, r.status) for r in records]}"
         time.sleep(0.05)
-        record = studio.generations.get(generation_id)
-    return record
+        records = [studio.generations.get(i) for i in ids]
+    at.run()
+    return records[0]
 
 
 def widget_labels(at: AppTest) -> set[str]:
@@ -206,7 +208,7 @@ def test_reuse_settings_from_the_gallery_restores_the_model_its_inputs_and_refer
     assert again.reference_key == first.image_key and again.id != made.id
 
 
-def test_run_again_makes_the_same_model_and_size_even_after_the_form_moved_on(studio) -> None:
+def test_variations_make_the_same_model_and_size_even_after_the_form_moved_on(studio) -> None:
     at = page()
     at.selectbox(key="gen_model").set_value(PHOENIX).run()
     at.session_state["gen_aspect"] = "9:16"
@@ -215,9 +217,16 @@ def test_run_again_makes_the_same_model_and_size_even_after_the_form_moved_on(st
     first = finished(at, studio)
     at.run()
     at.selectbox(key="gen_model").set_value(SCHNELL).run()
-    at.button(key="gen_again").click().run()
+    at.button(key=f"gen_variations_{first.id}").click().run()
     assert not at.exception, at.exception
     again = finished(at, studio)
     assert again.id != first.id and again.status == "succeeded", again.error_message
-    assert (again.model, again.width, again.height, again.steps, again.seed) == (
-        PHOENIX, 576, 1024, 25, first.seed)
+    assert (again.model, again.width, again.height, again.steps) == (PHOENIX, 576, 1024, 25)
+    assert again.seed != first.seed  # a variation: a new seed
+
+    at.selectbox(key="gen_model").set_value(SCHNELL).run()
+    at.button(key=f"gen_reuse_{first.id}").click().run()  # Reuse settings: model, aspect and seed back in the form
+    assert at.selectbox(key="gen_model").value == PHOENIX and at.session_state["gen_aspect"] == "9:16"
+    at.button(key="gen_submit").click().run()
+    same = finished(at, studio)
+    assert (same.model, same.width, same.height, same.steps, same.seed) == (PHOENIX, 576, 1024, 25, first.seed)

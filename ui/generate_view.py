@@ -66,7 +66,7 @@ TRY_AGAIN = "Press Variations or Generate to try again. "
 ERROR_STYLES: dict[str, ErrorStyle] = {
     "invalid_input": ErrorStyle("Check your prompt", ":material/edit_note:", "Nothing was generated or counted."),
     "quota": ErrorStyle("Daily limit reached", ":material/data_usage:", "Nothing was generated."),
-    "neuron_quota": ErrorStyle("Daily neuron limit reached", ":material/data_usage:", "Nothing was generated."),
+    "neuron_quota": ErrorStyle("Daily neuron limit reached", ":material/battery_alert:", "Nothing was generated."),
     "forbidden": ErrorStyle("Account disabled", ":material/block:", "Nothing was generated."),
     "safety_filter": ErrorStyle("Refused by the safety filter", ":material/shield:", NOT_COUNTED),
     "daily_allocation": ErrorStyle(
@@ -170,8 +170,20 @@ def _variations(user_id: int, batch: Batch) -> None:
 def again_request(record: GenerationRecord) -> GenerationRequest:
     """The request a generation was made with (model, size, guidance, negative prompt, its reference image)."""
     settings = record.reuse_settings()
-    if not record.model or record.model not in CATALOG:  # an offline sketch or a retired model: today's default
-        settings.update(model=None, width=None, height=None, guidance=None, reference_of=None)
+    spec = CATALOG.get(record.model or "")
+    if spec is None:  # an offline sketch or a retired model: today's default model
+        settings.update(model=None, width=None, height=None, guidance=None, negative_prompt=None, reference_of=None)
+    else:  # only what this model takes (a recorded size or step count is not an input of every model)
+        if not spec.takes_size:
+            settings.update(width=None, height=None)
+        if spec.steps is None:
+            settings["steps"] = None
+        if spec.guidance is None:
+            settings["guidance"] = None
+        if not spec.negative_prompt:
+            settings["negative_prompt"] = None
+        if not spec.takes_reference:
+            settings["reference_of"] = None
     return GenerationRequest(**settings)  # type: ignore[arg-type]
 
 
