@@ -136,6 +136,29 @@ def test_the_gallery_filters_by_model(studio) -> None:
     assert len(gallery.page(Viewer(), GalleryQuery()).items) == 3
 
 
+def test_the_gallery_page_filters_by_the_model_in_its_address_with_a_removable_chip(studio) -> None:
+    _row(studio, SCHNELL)
+    _row(studio, PHOENIX)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    seed_session(at, "ada")
+    at.run()
+    at.switch_page("pages/gallery.py")
+    at.query_params["model"] = "Leonardo Phoenix 1.0"  # the address names the model as the picker does
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="model").value == PHOENIX
+
+    def shown() -> str:
+        return " ".join(e.value for kind in ("markdown", "caption", "text") for e in getattr(at, kind, []))
+
+    assert f"made by {PHOENIX}" in shown() and f"made by {SCHNELL}" not in shown()
+    chip = at.button(key="gallery_chip_model")
+    assert re.sub(r"\\(.)", r"\1", chip.label) == "Model: Leonardo Phoenix 1.0"
+    chip.click().run()
+    assert at.selectbox(key="model").value == "Any model"
+    assert f"made by {SCHNELL}" in shown() and "gallery_chip_model" not in [b.key for b in at.button]
+
+
 def test_usage_is_split_by_model_with_counts_neurons_cost_and_time(studio) -> None:
     _row(studio, SCHNELL, neurons=57.6, generate_ms=1000, store_ms=200)
     _row(studio, SCHNELL, neurons=57.6, generate_ms=2000, store_ms=200)

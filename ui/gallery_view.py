@@ -23,7 +23,7 @@ from ui.generate_view import OFFLINE_LABEL, mime_type, prefill
 from ui.images import show_image
 from ui.layout import two_up_on_phone
 from ui.model_form import reuse_settings, show_model_details
-from ui.model_views import with_model_filter
+from ui.model_views import model_chip, pick_model
 from ui.text import plain
 
 # Widget keys (tests address widgets by these).
@@ -70,7 +70,7 @@ DETAIL_PARAM = "id"  # ?id=N opens that image; the Generate page links here with
 GENERATE_PAGE = "pages/generate.py"
 SCOPES = ("Mine", "Community")
 SORTS = ("Newest first", "Oldest first")
-GENERATORS = {"FLUX.1 [schnell]": "cloudflare", "Offline sketch": "offline"}
+GENERATORS = {"Workers AI": "cloudflare", "Offline sketch": "offline"}
 FAILURE_STATUSES = {"Failed": "failed", "Waiting for upload": "pending_upload"}
 COLUMNS = 6  # 2 on a phone (see GRID_CSS)
 CAPTION_CHARS = 70
@@ -110,7 +110,7 @@ def page(user: CurrentUser) -> None:
     bad_link_slot = st.empty()  # filled at the end, once the ?id= of the address has been looked at
     if DETAIL_PARAM not in st.query_params:
         _notice()  # otherwise the dialog shows it, in front
-    query = with_model_filter(_filters())  # the filter by model (ui/model_views.py)
+    query = _filters()
     try:
         result = gallery.page(user, query)
         total = gallery.count(user, query)
@@ -148,7 +148,7 @@ def _filters() -> GalleryQuery:
         sort = st.segmented_control("Order", SORTS, default="Newest first", required=True, key=SORT_KEY,
                                     on_change=_reset_paging, bind="query-params")
     with st.expander("Filters", icon=":material/filter_list:"):
-        cols = st.columns([1, 2, 2, 2], vertical_alignment="bottom")
+        cols = st.columns([1, 2, 2, 2, 2], vertical_alignment="bottom")
         with cols[0]:
             # A favourite is the owner's own mark, so it only filters one's own images.
             favourites = st.toggle("Favourites", key=FAVOURITES_KEY, on_change=_reset_paging,
@@ -162,6 +162,8 @@ def _filters() -> GalleryQuery:
         with cols[3]:
             generator = st.segmented_control("Made by", list(GENERATORS), key=GENERATOR_KEY, on_change=_reset_paging,
                                              bind="query-params")
+        with cols[4]:
+            model = pick_model()  # the filter by model (ui/model_views.py)
     date_from, date_to = _date_range(dates)
     scope_value: Scope = "community" if scope == "Community" else "mine"
     return GalleryQuery(
@@ -172,6 +174,7 @@ def _filters() -> GalleryQuery:
         date_to=date_to,
         steps=tuple(steps or ()),
         generator=GENERATORS.get(generator) if generator else None,
+        model=model,
         sort="oldest" if sort == "Oldest first" else "newest",
         after=state[CURSORS_KEY][-1],
         limit=PAGE_SIZE,
@@ -204,6 +207,8 @@ def _active_filters(query: GalleryQuery) -> list[tuple[str, str, object]]:
     if query.generator:
         label = next(name for name, value in GENERATORS.items() if value == query.generator)
         chips.append((GENERATOR_KEY, label, None))
+    if chip := model_chip(query):
+        chips.append(chip)
     return chips
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 
 import pandas as pd
@@ -15,7 +14,7 @@ from akari.usage import ModelUsage, Usage, UsageFilter
 from ui.context import get_studio
 from ui.text import plain
 
-GALLERY_MODEL_KEY = "gallery_model"
+GALLERY_MODEL_KEY = "model"  # also the address's ?model= (the gallery's filters live in the URL)
 ANY_MODEL = "Any model"
 CURSORS_KEY = "gallery_cursors"  # the gallery's paging: a new filter starts from the first page
 USAGE_CACHE_SECONDS = 10
@@ -25,11 +24,18 @@ def _reset_paging() -> None:
     st.session_state[CURSORS_KEY] = [None]
 
 
-def with_model_filter(query: GalleryQuery) -> GalleryQuery:
-    """A model picker for the gallery; the query narrowed to that model's images."""
+def model_chip(query: GalleryQuery) -> tuple[str, str, object] | None:
+    """The gallery's removable chip for the model filter: (widget key, words, cleared value)."""
+    if not query.model or query.model not in CATALOG:
+        return None
+    return GALLERY_MODEL_KEY, f"Model: {get_model(query.model).label}", ANY_MODEL
+
+
+def pick_model() -> str | None:
+    """The gallery's model picker (inside its Filters); the model id picked, None for every model."""
     choice = st.selectbox("Model", [ANY_MODEL, *CATALOG], key=GALLERY_MODEL_KEY, on_change=_reset_paging,
-                          format_func=lambda m: m if m == ANY_MODEL else get_model(m).label)
-    return query if choice in (None, ANY_MODEL) else replace(query, model=choice)
+                          format_func=lambda m: m if m == ANY_MODEL else get_model(m).label, bind="query-params")
+    return None if choice in (None, ANY_MODEL) else choice
 
 
 @st.cache_data(ttl=USAGE_CACHE_SECONDS, show_spinner=False, max_entries=256)
