@@ -18,6 +18,11 @@ GALLERY_MODEL_KEY = "model"  # also the address's ?model= (the gallery's filters
 ANY_MODEL = "Any model"
 CURSORS_KEY = "gallery_cursors"  # the gallery's paging: a new filter starts from the first page
 USAGE_CACHE_SECONDS = 10
+BY_MODEL_KEY = "usage_by_model"
+BY_MODEL_CSS = (f"<style>@media (max-width: 640px) {{ .st-key-{BY_MODEL_KEY} table {{ table-layout: fixed; "
+                "width: 100% !important; min-width: 0 !important; font-size: 0.7rem; } "
+                f".st-key-{BY_MODEL_KEY} th, .st-key-{BY_MODEL_KEY} td {{ overflow-wrap: anywhere; "
+                "word-break: break-word; padding: 0.2rem !important; white-space: normal !important; } }</style>")
 
 
 def _reset_paging() -> None:
@@ -69,4 +74,8 @@ def show_model_split(viewer_id: int, usage_filter: UsageFilter) -> None:
         "Average time to image": "–" if r.average_ms is None else f"{r.average_ms / 1000:.2f} s",
         "95th percentile": "–" if r.p95_ms is None else f"{r.p95_ms / 1000:.2f} s",
     } for r in rows])
-    st.table(table.set_index("Model"))  # a few rows: a plain table
+    # A few rows: a plain table. On a phone its eight columns share the screen's width (cells wrap) instead of
+    # running off to the right.
+    st.html(BY_MODEL_CSS)
+    with st.container(key=BY_MODEL_KEY):
+        st.table(table.set_index("Model"))

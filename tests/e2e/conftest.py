@@ -20,9 +20,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     browser_tests = [item for item in items if here in Path(str(item.fspath)).parents]
+    # The browser tests run last: Playwright's session-wide browser keeps an event loop running in the main thread,
+    # and a later test that starts its own (asyncio.run, Starlette's TestClient) would find it there.
+    items[:] = [item for item in items if item not in browser_tests] + browser_tests
     for item in browser_tests:
         item.add_marker(pytest.mark.e2e)
     if Path(CHROMIUM).exists() or not browser_tests:

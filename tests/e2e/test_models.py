@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,9 +77,8 @@ def generate(page: Page, prompt: str, workers_ai: FakeWorkersAI) -> dict:
     settled(page)
     page.get_by_role("button", name="Generate", exact=True).click()
     assert eventually(lambda: len(workers_ai.runs()) == before + 1)
-    # The new result, not the one on show before: the caption starts with its id (one per generation here).
-    expect(page.get_by_text(f"#{before + 1} · seed", exact=False)).to_be_visible()
-    expect(page.get_by_role("button", name="Download")).to_be_visible()
+    # The feed shows the new image as made (one caption per finished image here), not only the ones before it.
+    expect(page.get_by_text(re.compile(r"^Made in .* · seed"))).to_have_count(before + 1)
     settled(page)
     runs = workers_ai.runs()
     return {"model": runs[-1].model, **runs[-1].fields}
