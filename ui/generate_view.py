@@ -245,8 +245,10 @@ def _settings_summary(offline: bool) -> str:
     return " · ".join(parts)
 
 
-def _settings() -> None:
-    """Style, seed and sharing; tucked in a popover so the feed stays in view on a phone."""
+def _settings(offline: bool, user_id: int) -> None:
+    """The model and its inputs with their cost, style, seed and sharing; tucked in a popover so the feed stays in
+    view on a phone (the line under the controls sums them up)."""
+    show_model_form(offline, user_id)  # model, only its inputs, steps and the cost estimate (ui/model_form.py)
     st.selectbox("Style", list(STYLE_PRESETS), key=STYLE_KEY, persist_state=PERSIST,
                  help="Styles are words added around your prompt; the model has no style setting of its own.")
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
@@ -284,13 +286,11 @@ def show_form(user_id: int, left: int) -> None:
             st.caption("Prompt sent to the model")
             st.code(styled, language=None, wrap_lines=True)
 
-    # The model, only its inputs, steps and the cost estimate, in view: they change what is made (ui/model_form.py).
-    show_model_form(backends.offline, user_id)
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small", key="gen_controls"):
         st.segmented_control("Images", list(range(1, MAX_BATCH + 1)), key=COUNT_KEY, required=True,
                              persist_state=PERSIST, help="How many images of this prompt, each with its own seed.")
         with st.popover("Settings", icon=":material/tune:", key="gen_settings"):
-            _settings()
+            _settings(backends.offline, user_id)
     st.caption(_settings_summary(backends.offline))
     st.button(
         "Generate",

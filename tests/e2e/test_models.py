@@ -47,11 +47,19 @@ def settled(page: Page) -> None:
     expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(1)
 
 
+def open_settings(page: Page) -> None:
+    """The model and its inputs are in the Settings popover: open it unless it is open."""
+    settled(page)
+    if not page.locator(".st-key-gen_model").is_visible():
+        page.locator(".st-key-gen_settings").get_by_role("button").first.click()
+    expect(page.locator(".st-key-gen_model")).to_be_visible()
+
+
 def pick_model(page: Page, label: str) -> None:
     """Open the model picker and choose; a click that lands during a rerun is lost, so try again until it took."""
     box = page.locator(".st-key-gen_model").get_by_role("combobox")
     for _attempt in range(5):
-        settled(page)
+        open_settings(page)
         box.click()
         option = page.get_by_role("option", name=label, exact=True)
         try:
@@ -66,19 +74,23 @@ def pick_model(page: Page, label: str) -> None:
 
 
 def pick_aspect(page: Page, aspect: str) -> None:
-    settled(page)
+    open_settings(page)
     page.locator(".st-key-gen_aspect").get_by_role("radio", name=aspect, exact=True).click()
     settled(page)
 
 
 def generate(page: Page, prompt: str, workers_ai: FakeWorkersAI) -> dict:
     before = len(workers_ai.runs())
+    made = re.compile(r"^Made in .* · seed")
+    shown = page.get_by_text(made).count()
+    page.keyboard.press("Escape")  # the Settings popover closes
+    settled(page)
     page.get_by_role("textbox", name="Prompt", exact=True).fill(prompt)
     settled(page)
     page.get_by_role("button", name="Generate", exact=True).click()
     assert eventually(lambda: len(workers_ai.runs()) == before + 1)
     # The feed shows the new image as made (one caption per finished image here), not only the ones before it.
-    expect(page.get_by_text(re.compile(r"^Made in .* · seed"))).to_have_count(before + 1)
+    expect(page.get_by_text(made)).to_have_count(shown + 1)
     settled(page)
     runs = workers_ai.runs()
     return {"model": runs[-1].model, **runs[-1].fields}
@@ -97,12 +109,17 @@ def test_two_models_two_aspect_ratios_a_reference_and_the_usage_split(server: Ap
     expect(page.get_by_text("2,370.0", exact=False)).to_be_visible()  # the estimate follows the model
     pick_aspect(page, "16:9")
     expect(page.get_by_text("1024×576", exact=False)).to_be_visible()
-    page.get_by_role("textbox", name="Negative prompt").fill("blurry")
+    open_settings(page)
+    negative = page.get_by_role("textbox", name="Negative prompt")
+    negative.fill("blurry")
+    negative.press("Enter")  # committed before the popover closes
+    settled(page)
     sent = generate(page, "a harbour at night, lanterns on the water", workers_ai)
     assert (sent["model"], sent["width"], sent["height"], sent["negative_prompt"]) == (PHOENIX, 1024, 576, "blurry")
     page.screenshot(path=str(screenshots / "models-phoenix-16x9.png"), full_page=True)
 
     pick_model(page, "FLUX.2 [klein] 4B")
+    open_settings(page)
     expect(page.get_by_role("textbox", name="Negative prompt")).to_have_count(0)  # klein takes none
     pick_aspect(page, "9:16")
     sent = generate(page, "a lighthouse on a cliff, tall view", workers_ai)
@@ -110,8 +127,9 @@ def test_two_models_two_aspect_ratios_a_reference_and_the_usage_split(server: Ap
 
     reference = tmp_path / "reference.png"
     Image.new("RGB", (800, 600), (230, 120, 20)).save(reference)
+    open_settings(page)
     page.locator(".st-key-gen_reference_upload input[type=file]").set_input_files(str(reference))
-    settled(page)
+    open_settings(page)
     expect(page.get_by_text("109.6", exact=False)).to_be_visible()  # 104.2 + one input tile at 5.37
     sent = generate(page, "the same lighthouse in autumn colours", workers_ai)
     assert sent["model"] == KLEIN and "input_image_0" in sent
