@@ -461,17 +461,6 @@ class Accounts:
             if not enabled:
                 end_sessions(session, user.id)
 
-    def set_roles(self, username: str, roles: Iterable[str], *, acting: str | None = None) -> None:
-        chosen = check_roles(roles)
-        with self.sessions.begin() as session:
-            user = _user(session, username)
-            if is_admin(user.roles) and ADMIN not in chosen:
-                if acting and normalise_username(acting) == user.username:
-                    raise PermissionDenied("You cannot remove your own administrator role.")
-                if _enabled_admins(session) == [user]:
-                    raise PermissionDenied("This is the only administrator: make someone else admin first.")
-            user.roles = chosen
-
     def update(self, username: str, *, enabled: bool, roles: Iterable[str], daily_quota: int | None,
                acting: str | None = None) -> Account:
         """The admin's edit of one account, all or nothing, with the same safeguards as the single setters."""

@@ -133,7 +133,7 @@ def test_current_user_follows_the_database_on_every_call(accounts: Accounts) -> 
     accounts.create_user("root", PASSWORD, roles=(ADMIN,))
     accounts.create_user("bob", PASSWORD, roles=(ADMIN,))
     assert accounts.current_user("BOB").is_admin
-    accounts.set_roles("bob", [MEMBER], acting="root")
+    accounts.update("bob", enabled=True, roles=[MEMBER], daily_quota=None, acting="root")
     assert not accounts.current_user("bob").is_admin
     accounts.set_enabled("bob", False, acting="root")
     assert accounts.current_user("bob") is None

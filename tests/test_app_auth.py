@@ -194,7 +194,7 @@ def test_a_revoked_admin_loses_the_admin_page_at_their_next_run(accounts: Accoun
     add_user(accounts, "deputy", admin=True)
     at = _sign_in_page(app("pages/admin.py"), "deputy")
     assert _texts(at.title) == ["Admin"]
-    accounts.set_roles("deputy", [MEMBER], acting="root")
+    accounts.update("deputy", enabled=True, roles=[MEMBER], daily_quota=None, acting="root")
     at.run()
     assert at.error[0].value.startswith("Only administrators") and not at.title
 
