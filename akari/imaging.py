@@ -35,10 +35,7 @@ def inspect_image(data: bytes) -> tuple[str, int, int]:
             retryable=True,
         )
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.verify()
-        with Image.open(io.BytesIO(data)) as img:
-            width, height = img.size
+        width, height = verified_size(data)
     except Exception as exc:  # Pillow raises many types for corrupt data
         raise GenerationError(
             "The image service sent back a damaged image. Please try again.",
@@ -47,6 +44,14 @@ def inspect_image(data: bytes) -> tuple[str, int, int]:
             retryable=True,
         ) from exc
     return fmt, width, height
+
+
+def verified_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of an image whose data Pillow checked whole; raises what Pillow raises on damaged data."""
+    with Image.open(io.BytesIO(data)) as img:
+        img.verify()  # after verify() the image cannot be used: open it again for the size
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size
 
 
 def make_thumbnail(data: bytes, size: int = THUMBNAIL_SIZE, quality: int = 80) -> bytes:
@@ -79,10 +84,7 @@ def check_reference(data: bytes) -> tuple[str, int, int]:
     if fmt is None:
         raise InvalidInput("The reference image must be a JPEG, PNG or WebP picture.")
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.verify()
-        with Image.open(io.BytesIO(data)) as img:
-            width, height = img.size
+        width, height = verified_size(data)
     except Exception as exc:  # Pillow raises many types for corrupt data
         raise InvalidInput("The reference image is damaged or incomplete: upload it again.") from exc
     return fmt, width, height
