@@ -482,7 +482,7 @@ def test_generate_with_the_fake_workers_ai_and_cloudinary(
     studio = Studio.open()
     studio.accounts.create_user("ada", PASSWORD)
     at = signed_in_page()
-    assert "AI images by FLUX.1 [schnell]" in captions(at) and "Cloudinary" not in captions(at)  # a member
+    assert "AI images by Cloudflare Workers AI" in captions(at) and "Cloudinary" not in captions(at)  # a member
 
     at = generate(at, "a purple nebula", gen_seed=99)
     record = finished(at, studio)

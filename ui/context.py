@@ -24,7 +24,7 @@ def get_studio() -> Studio:
         raise  # not reached: st.stop() ends the run
 
 
-MEMBER_AI_LABEL = "AI images by FLUX.1 [schnell]"
+MEMBER_AI_LABEL = "AI images by Cloudflare Workers AI"  # each image names its model
 MEMBER_OFFLINE_LABEL = "Offline sketches, not AI"
 
 
