@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import threading
-import time
 from pathlib import Path
 
 from akari import accounts as accounts_module
 from akari.errors import AkariError
 from akari.studio import Studio
+from tests.waiting import eventually
 
 
 def main() -> None:
@@ -39,8 +39,8 @@ def main() -> None:
     accounts_module.password_matches = counting  # this process's own code, at its boundary: the count is the point
     barrier = threading.Barrier(args.count)
     results: list[str] = []
-    while args.go is not None and not args.go.exists():
-        time.sleep(0.005)
+    if args.go is not None:  # all processes start checking together, when the test creates this file
+        eventually(args.go.exists, timeout=120, interval=0.005)
 
     def attempt() -> None:
         barrier.wait()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.e2e.servers import AppServer
 from tests.fakes.cloudinary_server import FakeCloudinary
 from tests.fakes.workers_ai import FakeWorkersAI
 from tests.gallery_data import Viewer, add_user
+from tests.waiting import eventually
 
 COOKIE_KEY = "a-test-cookie-key-that-is-long-enough-0123456789"
 
@@ -133,12 +133,12 @@ def test_wait_false_answers_202_with_the_id_at_once_and_the_row_tells_the_rest(a
     assert queued.status_code == 202 and queued.json()["reason"] == "pending"
     url = queued.json()["url"]
     assert queued.headers["Location"] == url
-    for _ in range(200):
-        found = requests.get(url, headers={"Authorization": f"Bearer {api.tokens['wes']}"}, timeout=10).json()
-        if found["status"] == "succeeded":
-            break
-        time.sleep(0.05)
-    assert found["status"] == "succeeded" and found["seed"] == 3 and found["photo"]
+    def row() -> dict[str, Any]:
+        return requests.get(url, headers={"Authorization": f"Bearer {api.tokens['wes']}"}, timeout=10).json()
+
+    assert eventually(lambda: row()["status"] == "succeeded")
+    found = row()
+    assert found["seed"] == 3 and found["photo"]
 
 
 # -- every failure has its status and reason ----------------------------------------------------------------------

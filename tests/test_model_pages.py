@@ -4,7 +4,6 @@ by model; the usage page splits by model."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from akari.records import GenerationRecord
 from akari.studio import Studio
 from akari.usage import Usage, UsageFilter
 from tests.ui_fixtures import reset_streamlit, seed_session
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "generate.py")
@@ -50,15 +50,11 @@ def page(script: str = PAGE, username: str = "ada") -> AppTest:
 
 def finished(at: AppTest, studio: Studio) -> GenerationRecord:
     """Wait for the last submitted batch (the workspace's feed), then rerun the page; returns its first image."""
-    deadline = time.monotonic() + 30
     ids = at.session_state["gen_last_batch"]
-    records = [studio.generations.get(i) for i in ids]
-    while not all(r.is_done for r in records):
-        assert time.monotonic() < deadline, f"still running: {[(r.id, r.status) for r in records]}"
-        time.sleep(0.05)
-        records = [studio.generations.get(i) for i in ids]
+    assert eventually(lambda: all(studio.generations.get(i).is_done for i in ids), timeout=30), \
+        f"still running: {[(i, studio.generations.get(i).status) for i in ids]}"
     at.run()
-    return records[0]
+    return studio.generations.get(ids[0])
 
 
 def widget_labels(at: AppTest) -> set[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.fakes.cloudinary_server import FakeCloudinary
 from tests.fakes.workers_ai import FakeWorkersAI
 from tests.fakes.workers_ai_fixtures import fake_workers_ai  # noqa: F401  (fixture)
 from tests.ui_fixtures import reset_streamlit, seed_session
+from tests.waiting import eventually
 from ui import generate_view as view
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,13 +61,9 @@ def generate(at: AppTest, prompt: str, **settings: object) -> AppTest:
 
 def wait_done(studio: Studio, ids: list[int]) -> list[GenerationRecord]:
     """Poll the rows (the jobs run in the page's studio) until every one is done."""
-    deadline = time.monotonic() + 30
-    records = [studio.generations.get(i) for i in ids]
-    while not all(r.is_done for r in records):
-        assert time.monotonic() < deadline, f"still running: {[(r.id, r.status) for r in records]}"
-        time.sleep(0.05)
-        records = [studio.generations.get(i) for i in ids]
-    return records
+    assert eventually(lambda: all(studio.generations.get(i).is_done for i in ids), timeout=30), \
+        f"still running: {[(i, studio.generations.get(i).status) for i in ids]}"
+    return [studio.generations.get(i) for i in ids]
 
 
 def finished(at: AppTest, studio: Studio) -> GenerationRecord:
@@ -411,10 +407,7 @@ def test_an_image_shows_as_soon_as_it_is_made_while_the_upload_runs(
     monkeypatch.setattr(store, "save", slow_save)
     at = generate(at, "a slow upload")
     [generation_id] = at.session_state["gen_last_batch"]
-    deadline = time.monotonic() + 20
-    while not studio.generations.get(generation_id).spool_key:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert eventually(lambda: studio.generations.get(generation_id).spool_key is not None)
     at.run()
     assert studio.generations.get(generation_id).status == "running"
     assert len(at.image) == 1, "the image is on screen before its upload ends"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 from playwright.sync_api import Page, expect
 
 from tests.e2e.servers import ROOT, AppServer
+from tests.waiting import eventually
 from ui.signin import COOKIE_NAME
 
 USER, PASSWORD = "tia", "tokens and teacups"
@@ -46,10 +46,8 @@ def _sign_in(page: Page, server: AppServer) -> None:
     page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
-    deadline = time.monotonic() + 10
-    while not any(c["name"] == COOKIE_NAME for c in page.context.cookies()):
-        assert time.monotonic() < deadline, "the sign-in cookie was never set"
-        page.wait_for_timeout(100)
+    assert eventually(lambda: any(c["name"] == COOKIE_NAME for c in page.context.cookies()), 10), \
+        "the sign-in cookie was never set"
 
 
 def test_a_token_made_on_the_account_page_works_from_fetch_until_revoked(app_server: AppServer, page: Page) -> None:

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, Response, expect
 from tests.e2e.servers import ROOT, AppServer
 from tests.fakes.cloudinary_server import FakeCloudinary
 from tests.fakes.workers_ai import FakeWorkersAI
+from tests.waiting import eventually
 from ui.signin import COOKIE_NAME as COOKIE
 
 ADMIN, ADMIN_PASSWORD = "ada", "correct horse battery"
@@ -50,12 +51,8 @@ def sign_in(page: Page, server: AppServer, username: str, password: str, path: s
 
 def wait_for_cookie(page: Page, present: bool, timeout: float = 10.0) -> None:
     """The sign-in cookie is written by a component in the page, a moment after the page shows the user."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(c["name"] == COOKIE for c in page.context.cookies()) == present:
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"the sign-in cookie was {'never set' if present else 'not deleted'}")
+    assert eventually(lambda: any(c["name"] == COOKIE for c in page.context.cookies()) == present, timeout), \
+        f"the sign-in cookie was {'never set' if present else 'not deleted'}"
 
 
 def shot(page: Page, folder: Path, name: str) -> None:
