@@ -116,6 +116,7 @@ class Gallery:
         with self.sessions() as session:
             rows = session.execute(stmt).all()
         items = [GenerationRecord.from_row(row, name) for row, name in rows[:limit]]
+        self.studio.shown.remember(viewer.id, ((r.store, r.image_key) for r in items if r.store and r.image_key))
         return GalleryPage(items, items[-1].id if len(rows) > limit else None)
 
     def count(self, viewer: Viewer, query: GalleryQuery) -> int:
@@ -166,10 +167,25 @@ class Gallery:
             if found is None or found[0].deleted_at is not None:
                 raise NotFound("That image does not exist, or it was deleted.")
             row, username = found
-            visible = row.user_id == viewer.id or (row.is_public and row.status == "succeeded")
-            if not visible and not _actor(session, viewer).is_admin:
+            if not _may_see(session, viewer, row.user_id, row.is_public, row.status):
                 raise NotFound("That image does not exist, or it is not shared.")
             return GenerationRecord.from_row(row, username)
+
+    def image_of(self, viewer: Viewer, generation_id: int) -> tuple[str, str]:
+        """(store, key) of an image the viewer may see, as `detail` decides, read without the rest of the row:
+        the image route asks this for every thumbnail."""
+        generation_id = record_id(generation_id)
+        with self.sessions() as session:
+            found = session.execute(
+                select(Generation.store, Generation.image_key, Generation.user_id, Generation.is_public,
+                       Generation.status)
+                .where(Generation.id == generation_id, Generation.deleted_at.is_(None))
+            ).first()
+            if found is None or found.image_key is None:
+                raise NotFound("That image does not exist, or it was deleted.")
+            if not _may_see(session, viewer, found.user_id, found.is_public, found.status):
+                raise NotFound("That image does not exist, or it is not shared.")
+            return found.store, found.image_key
 
     def details(self, viewer: Viewer, generation_ids: Sequence[int]) -> list[GenerationRecord]:
         """Several images in the order asked, in one query; NotFound unless the viewer may see every one."""
@@ -183,7 +199,7 @@ class Gallery:
                 if generation_id not in found:
                     raise NotFound("That image does not exist, or it was deleted.")
                 row, username = found[generation_id]
-                if row.user_id != viewer.id and not (row.is_public and row.status == "succeeded"):
+                if not _owned_or_shared(viewer, row.user_id, row.is_public, row.status):
                     if actor_is_admin is None:
                         actor_is_admin = _actor(session, viewer).is_admin
                     if not actor_is_admin:
@@ -300,6 +316,15 @@ class Gallery:
 
 def _with_owner(*conditions: object) -> Select[tuple[Generation, str]]:
     return select(Generation, User.username).join(User, User.id == Generation.user_id).where(*conditions)
+
+
+def _owned_or_shared(viewer: Viewer, owner_id: int, is_public: bool, status: str) -> bool:
+    return owner_id == viewer.id or (is_public and status == "succeeded")
+
+
+def _may_see(session: Session, viewer: Viewer, owner_id: int, is_public: bool, status: str) -> bool:
+    """Their own images, shared ones that succeeded, and any for an administrator."""
+    return _owned_or_shared(viewer, owner_id, is_public, status) or _actor(session, viewer).is_admin
 
 
 def _actor(session: Session, viewer: Viewer) -> User:

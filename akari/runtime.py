@@ -51,6 +51,11 @@ def open_studio(*, workers: bool = True) -> Studio:
         return studio
 
 
+def opened() -> Studio | None:
+    """The studio if it is open, without waiting to open it (for the event loop, which must never block)."""
+    return _studio
+
+
 def close_studio() -> None:
     """Stop the workers (finishing what they hold) and let go of the database."""
     global _studio, _failure

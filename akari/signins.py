@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from akari.accounts import CurrentUser, current_of, end_sessions, may_sign_in
@@ -91,32 +91,31 @@ class SignIns:
         """The user of a live session (not ended, not expired, the account enabled), else None. Read on every run."""
         if not isinstance(session_id, int):
             return None
-        now = now or utcnow()
-        with self.sessions() as session:
-            found = session.execute(
-                select(SignInSession, User).join(User, User.id == SignInSession.user_id)
-                .where(SignInSession.id == session_id, SignInSession.expires_at > now, may_sign_in())
-            ).first()
-            if found is None:
-                return None
-            row, user = found
-            current = current_of(user)
-            stale = row.last_seen_at < now - LAST_SEEN_PRECISION
-        if stale:
-            with self.sessions.begin() as session:
-                session.execute(update(SignInSession).where(SignInSession.id == session_id).values(last_seen_at=now))
-        return current
+        found = self._live(SignInSession.id == session_id, now)
+        return found[1] if found else None
 
     def find(self, token: str | None, now: datetime | None = None) -> tuple[int, CurrentUser] | None:
         """The session and user a cookie token names, if it is live."""
         if not isinstance(token, str) or not token or len(token) > 128:
             return None
+        return self._live(SignInSession.token_hash == self._hash(token), now)
+
+    def _live(self, which: ColumnElement[bool], now: datetime | None) -> tuple[int, CurrentUser] | None:
+        """One query for the session and its user; "last seen" written at most once a minute."""
+        now = now or utcnow()
         with self.sessions() as session:
-            session_id = session.scalar(select(SignInSession.id).where(SignInSession.token_hash == self._hash(token)))
-        if session_id is None:
-            return None
-        user = self.user(session_id, now)
-        return (session_id, user) if user else None
+            found = session.execute(
+                select(SignInSession.id, SignInSession.last_seen_at, User).join(User, User.id == SignInSession.user_id)
+                .where(which, SignInSession.expires_at > now, may_sign_in())
+            ).first()
+            if found is None:
+                return None
+            session_id, last_seen_at, user = found
+            current = current_of(user)
+        if last_seen_at < now - LAST_SEEN_PRECISION:
+            with self.sessions.begin() as session:
+                session.execute(update(SignInSession).where(SignInSession.id == session_id).values(last_seen_at=now))
+        return session_id, current
 
     def list_for(self, user_id: int, now: datetime | None = None) -> list[SessionInfo]:
         now = now or utcnow()

@@ -20,6 +20,7 @@ from akari.images import Images
 from akari.invitations import Invitations
 from akari.queue import LiveInstance
 from akari.quota import Quotas
+from akari.shown import RecentlyShown
 from akari.signins import SignIns
 from akari.spool import Spool
 from akari.stores import ImageStore, Stores, make_stores
@@ -45,6 +46,7 @@ class Studio:
         self.stores = stores
         self.spool = Spool(settings.spool_dir)
         self.images = Images(stores, self.spool)
+        self.shown = RecentlyShown()
         self.accounts = Accounts(self.sessions, bcrypt_rounds=settings.bcrypt_rounds)
         self.signins = SignIns(self.sessions, cookie_key(settings))
         self.invitations = Invitations(self.sessions)

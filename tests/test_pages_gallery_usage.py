@@ -352,7 +352,10 @@ def test_recent_failures_list_reasons(studio: Studio, people) -> None:
     add_generation(studio, people["ada"], "waiting prompt", status="pending_upload", error_reason="store_failed",
                    error_message="Your image was made but could not be saved yet.")
     page = open_page("gallery", "ada")
-    failures = next(e for e in page.expander if e.label == "Recent failures")
+    closed = next(e for e in page.expander if e.label == "Recent failures")
+    assert not closed.text, "a closed list is not read"
+    page.session_state[gv.FAILURES_OPEN_KEY] = True
+    failures = next(e for e in rerun(page).expander if e.label == "Recent failures")
     texts = [t.value for t in failures.text]
     assert "refused prompt" in texts and "The safety filter refused this prompt." in texts
     assert "waiting prompt" in texts

@@ -50,6 +50,7 @@ BULK_DELETE_CONFIRM_KEY = "gallery_bulk_delete_confirm"
 BULK_DELETE_CANCEL_KEY = "gallery_bulk_delete_cancel"
 CLEAR_SELECTION_KEY = "gallery_clear_selection"
 FAILURE_STATUS_KEY = "gallery_failure_status"
+FAILURES_OPEN_KEY = "gallery_failures_open"
 DETAIL_DOWNLOAD_KEY = "gallery_detail_download"
 DETAIL_REUSE_KEY = "gallery_detail_reuse"
 DETAIL_SHARE_KEY = "gallery_detail_share"
@@ -603,7 +604,10 @@ def _delete(gallery: Gallery, user: CurrentUser, generation_id: int) -> None:
 
 # -- failures and notices --------------------------------------------------------------------------------------------
 def _failures(gallery: Gallery, user: CurrentUser) -> None:
-    with st.expander("Recent failures", icon=":material/error:"):
+    # Read only while open: most gallery clicks never look at the failures.
+    with st.expander("Recent failures", icon=":material/error:", key=FAILURES_OPEN_KEY, on_change="rerun") as box:
+        if not box.open:
+            return
         picked = st.pills("Show", list(FAILURE_STATUSES), selection_mode="multi", default=list(FAILURE_STATUSES),
                           key=FAILURE_STATUS_KEY)
         records = gallery.failures(user, statuses=[FAILURE_STATUSES[p] for p in picked or ()])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
@@ -103,9 +104,14 @@ class LocalStore:
                              detail=f"{type(exc).__name__}: {exc}", reason="store_disk", retryable=False) from exc
         return f"Writable: {self.root.resolve()}"
 
+    @functools.cached_property
+    def _real_root(self) -> Path:
+        """The image folder with its links resolved, once: every image request resolves a key against it."""
+        return self.root.resolve()
+
     def _inside_root(self, key: str) -> Path:
         """Resolve the key (symlinks too) and refuse anything that lands outside the image folder."""
-        root = self.root.resolve()
+        root = self._real_root
         resolved = (root / key).resolve()
         if Path(key).is_absolute() or resolved == root or not resolved.is_relative_to(root):
             raise NotFound("This image is not in the image folder.", detail=f"refused key outside root: {key!r}")

@@ -84,7 +84,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = await run_in_threadpool(self.headers)
+        # Worked out once: after that no request pays a trip to a worker thread for them.
+        headers = self._headers or await run_in_threadpool(self.headers)
         if scope.get("path", "").endswith(METRICS_PATH):
             viewer = await run_in_threadpool(self.viewer_of, Request(scope))
             if viewer is None or not getattr(viewer, "is_admin", False):
