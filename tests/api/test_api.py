@@ -5,111 +5,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import bcrypt
 import pytest
 import requests
-from sqlalchemy import update
 
 from akari.api_access import set_api_enabled
-from akari.config import load_settings
-from akari.db.models import Generation, User, utcnow
+from akari.db.models import Generation, utcnow
 from akari.errors import AkariError
 from akari.prompts import GenerationRequest
-from akari.studio import Studio
 from akari.web.api_errors import STATUS_BY_REASON
-from akari.web.signin import COOKIE_NAME
+from tests.api.harness import Api, open_api
 from tests.db_fixtures import postgres_schema_url
-from tests.e2e.servers import AppServer
 from tests.fakes.cloudinary_server import FakeCloudinary
 from tests.fakes.workers_ai import FakeWorkersAI
-from tests.gallery_data import Viewer, add_user
 from tests.waiting import eventually
-
-COOKIE_KEY = "a-test-cookie-key-that-is-long-enough-0123456789"
-
-
-class Api:
-    """A running server, a studio on its database for set-up, and its users' tokens."""
-
-    def __init__(self, server: AppServer, studio: Studio) -> None:
-        self.server = server
-        self.studio = studio
-        self.tokens: dict[str, str] = {}
-        self.users: dict[str, Viewer] = {}
-
-    def user(self, name: str, *, admin: bool = False, quota: int | None = None) -> str:
-        """A new account with a token; returns the token."""
-        viewer = add_user(self.studio, name, admin=admin)
-        if quota is not None:
-            self.studio.accounts.set_daily_quota(name, quota)
-        self.users[name] = viewer
-        self.tokens[name] = self.studio.tokens.create(viewer, viewer.id, "tests").token
-        return self.tokens[name]
-
-    def call(self, method: str, path: str, who: str | None = None, **kwargs: Any) -> requests.Response:
-        headers = kwargs.pop("headers", {})
-        if who is not None:
-            headers["Authorization"] = f"Bearer {self.tokens[who]}"
-        return requests.request(method, self.server.url + path, headers=headers, timeout=60, **kwargs)
-
-    def make(self, who: str, prompt: str = "a lighthouse at dusk", **body: Any) -> requests.Response:
-        return self.call("POST", "/api/image-generation", who, json={"prompt": prompt, **body})
-
-    def cookie(self, username: str) -> dict[str, str]:
-        """A sign-in cookie as the sign-in route sets it (the account gets a password, as a signed-in one has); an
-        unknown username gets a made-up token."""
-        with self.studio.sessions.begin() as session:
-            user_id = session.scalar(update(User).where(User.username == username).values(
-                password_hash=bcrypt.hashpw(b"a long enough password", bcrypt.gensalt(4)).decode()
-            ).returning(User.id))
-        if user_id is None:
-            return {COOKIE_NAME: "not-a-session-token"}
-        started = self.studio.signins.start(user_id, "test")
-        return {COOKIE_NAME: self.studio.signins.redeem(started.ticket) or ""}
-
-
-def _open(tmp: Path, env: dict[str, str]) -> Iterator[Api]:
-    data = tmp / "data"
-    database = {"AKARI_DATABASE_URL": env["AKARI_DATABASE_URL"]} if "AKARI_DATABASE_URL" in env else {}
-    env = {**env, "AKARI_COOKIE_KEY": COOKIE_KEY, "AKARI_MAX_RETRIES": "0", "AKARI_READ_TIMEOUT": "2",
-           "AKARI_UPLOAD_TIMEOUT": "2", "AKARI_API_RATE_PER_MINUTE": "1000"}
-    server = AppServer(data, env=env).start()
-    studio = Studio.open(load_settings(env={"AKARI_DATA_DIR": str(data), "AKARI_COOKIE_KEY": COOKIE_KEY, **database}),
-                         run_migrations=False)
-    try:
-        yield Api(server, studio)
-    finally:
-        studio.close()
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def workers_ai() -> Iterator[FakeWorkersAI]:
-    with FakeWorkersAI() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def cloudinary() -> Iterator[FakeCloudinary]:
-    with FakeCloudinary() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, workers_ai: FakeWorkersAI,
-        cloudinary: FakeCloudinary) -> Iterator[Api]:
-    """One server with Workers AI and Cloudinary faked, shared by the module."""
-    yield from _open(tmp_path_factory.mktemp("api"), {**workers_ai.env(), **cloudinary.env()})
-
-
-@pytest.fixture(autouse=True)
-def _no_faults_left(workers_ai: FakeWorkersAI, cloudinary: FakeCloudinary) -> Iterator[None]:
-    yield
-    workers_ai.reset()
-    cloudinary.reset()
 
 
 # -- the original endpoint ----------------------------------------------------------------------------------------
@@ -333,7 +243,7 @@ def postgres_api(tmp_path_factory: pytest.TempPathFactory, workers_ai: FakeWorke
     urls = postgres_schema_url()
     url = next(urls)
     try:
-        yield from _open(tmp_path_factory.mktemp("pg"), {**workers_ai.env(), **cloudinary.env(),
+        yield from open_api(tmp_path_factory.mktemp("pg"), {**workers_ai.env(), **cloudinary.env(),
                                                          "AKARI_DATABASE_URL": url})
     finally:
         urls.close()
@@ -366,7 +276,7 @@ def test_twenty_parallel_posts_with_five_left_make_exactly_five_images(request: 
 # -- the local store: photo is an absolute URL of the app's /images route ---------------------------------------------
 @pytest.fixture(scope="module")
 def local_api(tmp_path_factory: pytest.TempPathFactory, workers_ai: FakeWorkersAI) -> Iterator[Api]:
-    yield from _open(tmp_path_factory.mktemp("local"), workers_ai.env())
+    yield from open_api(tmp_path_factory.mktemp("local"), workers_ai.env())
 
 
 def test_on_the_local_store_photo_is_an_absolute_app_url_for_its_owner_only(local_api: Api) -> None:

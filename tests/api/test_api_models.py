@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,32 +11,12 @@ from akari.model_choice import ModelChoice
 from akari.models_catalog import CATALOG, DEFAULT_MODEL, get_model
 from akari.prompts import GenerationRequest, validate
 from akari.quota import seconds_until_reset
-from tests.fakes.cloudinary_server import FakeCloudinary
-from tests.fakes.workers_ai import FakeWorkersAI
-from tests.test_api import Api, _open
+from tests.api.harness import Api
 
 SCHNELL = DEFAULT_MODEL
 KLEIN = "@cf/black-forest-labs/flux-2-klein-4b"
 PHOENIX = "@cf/leonardo/phoenix-1.0"
 SDXL = "@cf/bytedance/stable-diffusion-xl-lightning"
-
-
-@pytest.fixture(scope="module")
-def workers_ai() -> Iterator[FakeWorkersAI]:
-    with FakeWorkersAI() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def cloudinary() -> Iterator[FakeCloudinary]:
-    with FakeCloudinary() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, workers_ai: FakeWorkersAI,
-        cloudinary: FakeCloudinary) -> Iterator[Api]:
-    yield from _open(tmp_path_factory.mktemp("api-models"), {**workers_ai.env(), **cloudinary.env()})
 
 
 def _get(api: Api, who: str, generation_id: int) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The HTTP API against the real server, with both providers faked."""
