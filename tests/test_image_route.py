@@ -124,7 +124,8 @@ def test_a_key_outside_the_image_folder_or_of_another_row_is_refused(studio: Stu
     ada = add_user(studio, "ada")
     generation_id, key = _image_of(studio, ada)
     cookie = _cookie(studio, ada)
-    assert _get(route, "../akari.db", cookie).status_code == 404
+    for hostile in ("../akari.db", "demo/../../akari.db", "demo/a\x00b.jpg", f"demo/{'x' * 5000}.jpg"):
+        assert _get(route, hostile, cookie).status_code == 404, hostile
     other = key.replace(f"g{generation_id}-", f"g{generation_id + 1}-")
     assert _get(route, other, cookie).status_code == 404
     assert _get(route, key.rsplit("-", 1)[0] + "-0000.jpeg", cookie).status_code == 404

@@ -66,7 +66,8 @@ class RecentViewers:
             with self._lock:
                 if len(self._seen) >= _REMEMBERED:
                     self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.seconds}
-                self._seen[cookie] = (now, viewer)
+                if len(self._seen) < _REMEMBERED:  # a flood of made-up cookies is not kept
+                    self._seen[cookie] = (now, viewer)
         return viewer
 
 
@@ -108,7 +109,7 @@ def _answer(viewers: RecentViewers, request: Request, *, may_ask: bool) -> Respo
         if not isinstance(store, LocalStore):
             return _MISSING
         path = store.path(key, "thumb" if size == "thumb" else "full")
-    except AkariError:
+    except (AkariError, OSError, ValueError):  # ValueError: a key with a NUL byte, which no file has
         return _MISSING
     if size != "thumb":
         if not path.is_file():
