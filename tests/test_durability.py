@@ -33,24 +33,13 @@ from akari.studio import Studio
 from tests.crash_harness import MOMENTS
 from tests.db_fixtures import postgres_schema_url
 from tests.fakes.cloudinary_server import FakeCloudinary
+from tests.fakes.gated_generator import GatedGenerator
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.fakes.workers_ai import FakeWorkersAI, render_jpeg
 from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SIDE = 256  # small fake images: these tests are about bookkeeping, not pixels
-
-
-class GatedGenerator(OfflineGenerator):
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-        self.started = threading.Event()
-
-    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None) -> GeneratedImage:
-        self.started.set()
-        assert self.release.wait(30)
-        return super().generate(prompt, steps=steps, seed=seed)
 
 
 class OrderedGenerator(OfflineGenerator):

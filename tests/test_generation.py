@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from akari.queue import LiveInstance
 from akari.stores import ImageMeta, StoredImage
 from akari.stores.local import LocalStore
 from akari.studio import Studio
+from tests.fakes.gated_generator import GatedGenerator
 from tests.waiting import eventually
 
 
@@ -42,20 +42,6 @@ class RefusingGenerator(OfflineGenerator):
     def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None) -> GeneratedImage:
         raise GenerationError("The safety filter refused this prompt.", code="3030", reason="safety_filter",
                               detail="AiError: Input prompt contains NSFW content")
-
-
-class GatedGenerator(OfflineGenerator):
-    """Holds every generation until released, to look at a job while it runs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-        self.started = threading.Event()
-
-    def generate(self, prompt: str, *, steps: int, seed: int, deadline: float | None = None) -> GeneratedImage:
-        self.started.set()
-        assert self.release.wait(20)
-        return super().generate(prompt, steps=steps, seed=seed)
 
 
 @pytest.fixture

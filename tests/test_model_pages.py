@@ -17,7 +17,7 @@ from akari.models_catalog import get_model
 from akari.records import GenerationRecord
 from akari.studio import Studio
 from akari.usage import Usage, UsageFilter
-from tests.ui_fixtures import reset_streamlit, seed_session
+from tests.ui_fixtures import reset_streamlit, seed_session, studio_with_member
 from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,9 +37,7 @@ def fresh_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Studio]]:
 
 @pytest.fixture
 def studio(fresh_streamlit: list[Studio]) -> Studio:
-    opened = Studio.open()
-    opened.accounts.create_user("ada", PASSWORD, name="Ada Lovelace")
-    return opened
+    return studio_with_member("ada", PASSWORD)
 
 
 def page(script: str = PAGE, username: str = "ada") -> AppTest:

@@ -21,7 +21,7 @@ from tests.fakes.cloudinary_fixtures import fake_cloudinary  # noqa: F401  (fixt
 from tests.fakes.cloudinary_server import FakeCloudinary
 from tests.fakes.workers_ai import FakeWorkersAI
 from tests.fakes.workers_ai_fixtures import fake_workers_ai  # noqa: F401  (fixture)
-from tests.ui_fixtures import reset_streamlit, seed_session
+from tests.ui_fixtures import reset_streamlit, seed_session, studio_with_member
 from tests.waiting import eventually
 from ui import generate_view as view
 
@@ -39,10 +39,7 @@ def fresh_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Studio]]:
 
 @pytest.fixture
 def studio(fresh_streamlit: list[Studio]) -> Studio:
-    """The database with one member, ada; the page opens its own studio on the same settings."""
-    opened = Studio.open()
-    opened.accounts.create_user("ada", PASSWORD, name="Ada Lovelace")
-    return opened
+    return studio_with_member("ada", PASSWORD)
 
 
 def signed_in_page(username: str = "ada") -> AppTest:

@@ -58,6 +58,13 @@ def reset_streamlit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Studio]]:
         studio.close()
 
 
+def studio_with_member(username: str = "ada", password: str = PASSWORD, name: str = "Ada Lovelace") -> Studio:
+    """A studio on the test's settings with one member; the page under test opens its own on the same database."""
+    opened = Studio.open()
+    opened.accounts.create_user(username, password, name=name)
+    return opened
+
+
 def open_accounts() -> Iterator[Accounts]:
     """Accounts on the database the app under test will open (AKARI_DATA_DIR is per test)."""
     settings = load_settings()
