@@ -358,6 +358,7 @@ def test_recent_failures_list_reasons(studio: Studio, people) -> None:
     failures = next(e for e in rerun(page).expander if e.label == "Recent failures")
     texts = [t.value for t in failures.text]
     assert "refused prompt" in texts and "The safety filter refused this prompt." in texts
+    assert any(c.value.endswith("Failed · safety filter") for c in failures.caption), "the reason in words"
     assert "waiting prompt" in texts
     page.pills(key=gv.FAILURE_STATUS_KEY).set_value(["Failed"])
     failures = next(e for e in rerun(page).expander if e.label == "Recent failures")

@@ -617,7 +617,8 @@ def _failures(gallery: Gallery, user: CurrentUser) -> None:
             with st.container(border=True):
                 when = record.created_at.strftime("%Y-%m-%d %H:%M")
                 status = "Waiting for upload" if record.status == "pending_upload" else "Failed"
-                st.caption(f"#{record.id} · {when} UTC · {status} · {plain(record.error_reason or 'unknown')}")
+                reason = (record.error_reason or "unknown").replace("_", " ")  # "safety_filter" reads "safety filter"
+                st.caption(f"#{record.id} · {when} UTC · {status} · {plain(reason)}")
                 st.text(_short(record.prompt))
                 if record.error_message:
                     st.text(record.error_message)
