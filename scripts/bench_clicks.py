@@ -32,7 +32,6 @@ from tests.e2e.servers import AppServer  # noqa: E402
 
 MEMBER = "demo.ada"
 PASSWORD = "correct horse battery staple"
-SETTLED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
 def own_pictures(data: Path, rows: int) -> None:

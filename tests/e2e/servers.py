@@ -80,3 +80,13 @@ class AppServer:
             self.process.kill()
             self.process.wait(timeout=10)
         self.process = None
+
+
+def cli(server: AppServer, *args: str, stdin: str | None = None) -> str:
+    """The command line against the app's own database and providers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CLOUDINARY_", "AKARI_"))}
+    env.update({"AKARI_DATA_DIR": str(server.data_dir), "AKARI_BCRYPT_ROUNDS": "4", **server.env})
+    result = subprocess.run([sys.executable, "-m", "akari", *args], cwd=ROOT, env=env, input=stdin,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout

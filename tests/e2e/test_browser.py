@@ -7,8 +7,6 @@ import io
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +14,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
-from tests.e2e.servers import ROOT, AppServer
+from tests.e2e.runs import key, settled, shot, sign_in, wait_for_cookie
+from tests.e2e.servers import ROOT, AppServer, cli
 from tests.fakes.cloudinary_server import FakeCloudinary
 from tests.fakes.workers_ai import FakeWorkersAI
-from tests.waiting import eventually
-from ui.signin import COOKIE_NAME as COOKIE
 
 ADMIN, ADMIN_PASSWORD = "ada", "correct horse battery"
 MEMBER, MEMBER_PASSWORD = "bea", "staple paper clouds"
@@ -28,50 +25,6 @@ PAGES = ["generate", "gallery", "usage", "account", "admin"]
 THUMBNAIL = "c_fill,f_auto,h_384,q_auto,w_384"
 
 expect.set_options(timeout=20_000)
-
-
-def cli(server: AppServer, *args: str, stdin: str | None = None) -> str:
-    """The command line against the app's own database and providers."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CLOUDINARY_", "AKARI_"))}
-    env.update({"AKARI_DATA_DIR": str(server.data_dir), "AKARI_BCRYPT_ROUNDS": "4", **server.env})
-    result = subprocess.run([sys.executable, "-m", "akari", *args], cwd=ROOT, env=env, input=stdin,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def sign_in(page: Page, server: AppServer, username: str, password: str, path: str = "generate") -> None:
-    page.goto(f"{server.url}/{path}")
-    page.get_by_role("textbox", name="Username", exact=True).fill(username)
-    page.get_by_role("textbox", name="Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
-    wait_for_cookie(page, present=True)
-
-
-def wait_for_cookie(page: Page, present: bool, timeout: float = 10.0) -> None:
-    """The sign-in cookie is written by a component in the page, a moment after the page shows the user."""
-    assert eventually(lambda: any(c["name"] == COOKIE for c in page.context.cookies()) == present, timeout), \
-        f"the sign-in cookie was {'never set' if present else 'not deleted'}"
-
-
-def shot(page: Page, folder: Path, name: str) -> None:
-    """A screenshot once the run has settled and every image on screen has loaded (no fixed sleep)."""
-    settled(page)
-    page.wait_for_function("() => [...document.images].every(image => image.complete)")
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-
-def key(page: Page, widget_key: str):
-    """Streamlit marks every keyed element with the class st-key-<key>; waits for the run to settle first, since
-    a rerun leaves the previous run's elements in the page (marked stale) until it ends."""
-    settled(page)
-    return page.locator(f".st-key-{widget_key}")
-
-
-def settled(page: Page) -> None:
-    """Wait until Streamlit has finished running the script for this page."""
-    expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(1)
 
 
 @pytest.fixture(scope="module")
@@ -236,6 +189,7 @@ def test_gallery_search_detail_share_favourite_and_delete(admin_page: Page, acco
     expect(page.get_by_role("dialog").get_by_role("button", name="Unfavourite")).to_be_visible()
 
     harbour = made["a quiet harbour at dawn"]
+    settled(page)  # a run still going would send the dialog again after Escape closed it
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_have_count(0)
     expect(page).not_to_have_url(re.compile(r"[?&]id="))  # the dismissal's own run is over

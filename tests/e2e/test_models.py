@@ -17,6 +17,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from tests.e2e.runs import settled
 from tests.e2e.servers import ROOT, AppServer
 from tests.fakes.cloudinary_server import FakeCloudinary
 from tests.fakes.workers_ai import FakeWorkersAI
@@ -41,10 +42,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, workers_ai: FakeWorkersAI,
                    input=PASSWORD + "\n", text=True, check=True, capture_output=True, timeout=120)
     yield app
     app.stop()
-
-
-def settled(page: Page) -> None:
-    expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(1)
 
 
 def open_settings(page: Page) -> None:

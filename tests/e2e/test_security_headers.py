@@ -8,8 +8,8 @@ import pytest
 import requests
 from playwright.sync_api import Browser, ConsoleMessage, expect
 
-from tests.e2e.servers import AppServer
-from tests.e2e.test_browser import cli, settled, sign_in
+from tests.e2e.runs import settled, sign_in
+from tests.e2e.servers import AppServer, cli
 from tests.fakes.cloudinary_server import FakeCloudinary
 from tests.fakes.workers_ai import FakeWorkersAI
 from ui.signin import COOKIE_NAME

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.servers import AppServer
-from tests.e2e.test_browser import cli, settled, sign_in
+from tests.e2e.runs import settled, sign_in
+from tests.e2e.servers import AppServer, cli
 from ui.signin import COOKIE_NAME
 
 ADMIN, ADMIN_PASSWORD = "ada", "correct horse battery"
