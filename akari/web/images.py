@@ -46,10 +46,15 @@ class RecentViewers:
         self._seen: dict[str, tuple[float, Viewer | None]] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _cookie(request: Request) -> str | None:
+        """What a viewer is remembered by; None for a request that must always be looked up."""
+        return None if "authorization" in request.headers else request.headers.get("cookie")
+
     def remembered(self, request: Request) -> Viewer | _Unknown | None:
         """The viewer if remembered (None: remembered as nobody), else UNKNOWN; never asks the database."""
-        cookie = request.headers.get("cookie")
-        if cookie is None or "authorization" in request.headers:
+        cookie = self._cookie(request)
+        if cookie is None:
             return UNKNOWN
         with self._lock:
             seen = self._seen.get(cookie)
@@ -60,8 +65,8 @@ class RecentViewers:
         if not isinstance(known, _Unknown):
             return known
         viewer = self.viewer_of(request)
-        cookie = request.headers.get("cookie")
-        if cookie is not None and "authorization" not in request.headers:
+        cookie = self._cookie(request)
+        if cookie is not None:
             now = time.monotonic()
             with self._lock:
                 if len(self._seen) >= _REMEMBERED:
