@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import bcrypt
-from sqlalchemy import ColumnElement, delete, exists, select, text, update
+from sqlalchemy import ColumnElement, delete, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from akari import invitations, preferences
 from akari.config import DEFAULT_BCRYPT_ROUNDS, Settings
 from akari.db.models import LoginFailure, SignInSession, User, utcnow
+from akari.db.transactions import serialise
 from akari.errors import AuthError, ConfigError, InvalidInput, NotFound, PermissionDenied
 from akari.inputs import check_field, has_control_characters
 from akari.quota import check_quota
@@ -591,13 +592,6 @@ class Accounts:
 
 def pause_minutes(pause: timedelta) -> int:
     return max(1, math.ceil(pause.total_seconds() / 60))
-
-
-def serialise(session: Session, name: str) -> None:
-    """Make this write transaction the only one holding `name` until it ends. SQLite: every write transaction
-    already holds the database's write lock from BEGIN IMMEDIATE. PostgreSQL: a transaction-scoped advisory lock."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
 
 
 def _pause(times: Sequence[datetime], limit: int, now: datetime) -> timedelta | None:

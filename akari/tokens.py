@@ -180,15 +180,17 @@ class Tokens:
         fail_key = f"fail:{client}"[:80]
         try:
             with self._reader.connect() as connection:  # a read: no write lock for the check
-                if rate_limits.hits(connection, fail_key, now) >= MAX_FAILED_PER_MINUTE:
-                    raise RateLimited("Too many attempts with a wrong API token from your address. Wait a minute.",
-                                      retry_after=rate_limits.seconds_left(now), reason="too_many_failures")
+                wait = rate_limits.wait_for(connection, fail_key, MAX_FAILED_PER_MINUTE, now)
+            if wait is not None:
+                raise RateLimited("Too many attempts with a wrong API token from your address. Wait a minute.",
+                                  retry_after=wait, reason="too_many_failures")
             return retrying(lambda: self._authenticate(token, fail_key, now), what="checking an API token")
         except SQLAlchemyError as exc:
             raise translated(exc) from exc
 
     def _authenticate(self, token: str, fail_key: str, now: datetime) -> ApiCaller:
         refusal: Unauthenticated | PermissionDenied | None = None
+        wait: int | None = None
         with self._writer.begin() as connection:
             row = connection.execute(_BY_HASH, {"hash": token_hash(token)}).first() \
                 if token.startswith(TOKEN_PREFIX) else None
@@ -200,13 +202,13 @@ class Tokens:
             else:
                 if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
                     connection.execute(_TOUCH, {"token_id": row.id, "now": now})
-                used = rate_limits.count_hit(connection, f"token:{row.id}", now)
-        # Committed: the failure (or the hit) is counted even though we refuse.
+                wait = rate_limits.take(connection, f"token:{row.id}", self.rate_per_minute, now)
+        # Committed: a failed attempt is counted even though we refuse.
         if refusal is not None:
             raise refusal
-        if used > self.rate_per_minute:
+        if wait is not None:
             raise RateLimited(f"This token may make {self.rate_per_minute} requests a minute. Wait a moment.",
-                              retry_after=rate_limits.seconds_left(now))
+                              retry_after=wait)
         user = CurrentUser(row.user_id, row.username, row.name or row.username, row.email or "",
                            tuple(row.roles or ()))
         return ApiCaller(user, row.id)

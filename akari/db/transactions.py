@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from akari.errors import DatabaseUnavailable
 
@@ -48,6 +50,14 @@ def translated(exc: SQLAlchemyError) -> DatabaseUnavailable:
     if any(marker in text for marker in _READ_ONLY) or _sqlstate(exc) == "25006":
         return DatabaseUnavailable(READ_ONLY_MESSAGE, detail=detail, reason="database_read_only")
     return DatabaseUnavailable(UNAVAILABLE_MESSAGE, detail=detail)
+
+
+def serialise(transaction: Session | Connection, name: str) -> None:
+    """Make this write transaction the only one holding `name` until it ends. SQLite: every write transaction
+    already holds the database's write lock from BEGIN IMMEDIATE. PostgreSQL: a transaction-scoped advisory lock."""
+    bind = transaction if isinstance(transaction, Connection) else transaction.get_bind()
+    if bind.dialect.name == "postgresql":
+        transaction.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
 
 
 def retrying(work: Callable[[], T], *, attempts: int = 6, what: str = "a database write") -> T:
