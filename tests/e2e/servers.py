@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -84,9 +85,18 @@ class AppServer:
 
 def cli(server: AppServer, *args: str, stdin: str | None = None) -> str:
     """The command line against the app's own database and providers."""
+    return _run(server, ["-m", "akari", *args], stdin)
+
+
+def cli_many(server: AppServer, runs: list[list[str]]) -> list[str]:
+    """Several command lines in one process, for setting up many rows at once; each one's output."""
+    return json.loads(_run(server, ["-m", "tests.e2e.cli_batch"], json.dumps(runs)))
+
+
+def _run(server: AppServer, args: list[str], stdin: str | None) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CLOUDINARY_", "AKARI_"))}
     env.update({"AKARI_DATA_DIR": str(server.data_dir), "AKARI_BCRYPT_ROUNDS": "4", **server.env})
-    result = subprocess.run([sys.executable, "-m", "akari", *args], cwd=ROOT, env=env, input=stdin,
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, input=stdin,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     return result.stdout

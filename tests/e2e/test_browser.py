@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
 from tests.e2e.runs import key, settled, shot, sign_in, wait_for_cookie
-from tests.e2e.servers import ROOT, AppServer, cli
+from tests.e2e.servers import ROOT, AppServer, cli, cli_many
 from tests.fakes.cloudinary_server import FakeCloudinary
 from tests.fakes.workers_ai import FakeWorkersAI
 
@@ -160,9 +160,9 @@ def test_generate_shows_progress_the_image_and_downloads_it(admin_page: Page, ac
 # 3. Gallery: search, filter, detail, share, favourite, delete.
 def test_gallery_search_detail_share_favourite_and_delete(admin_page: Page, accounts: AppServer,
                                                           cloudinary: FakeCloudinary, screenshots: Path) -> None:
-    made = {}
-    for prompt in ("a red fox in snow", "a quiet harbour at dawn", "a red kite over hills"):
-        made[prompt] = json.loads(cli(accounts, "generate", prompt, "--user", ADMIN, "--json"))
+    prompts = ("a red fox in snow", "a quiet harbour at dawn", "a red kite over hills")
+    made = {prompt: json.loads(out) for prompt, out in zip(prompts, cli_many(
+        accounts, [["generate", prompt, "--user", ADMIN, "--json"] for prompt in prompts]), strict=True)}
     page = admin_page
     page.goto(f"{accounts.url}/gallery")
     expect(page.get_by_text("a quiet harbour at dawn").first).to_be_visible()
@@ -294,10 +294,7 @@ def test_provider_errors_are_explained_and_the_app_keeps_working(admin_page: Pag
 def test_a_full_gallery_page_loads_thumbnails_only(browser: Browser, accounts: AppServer,
                                                    cloudinary: FakeCloudinary, screenshots: Path) -> None:
     cli(accounts, "users", "add", "cam", stdin="camera obscura box\n")
-    originals = 0
-    for n in range(24):
-        made = json.loads(cli(accounts, "generate", f"study number {n}", "--user", "cam", "--json"))
-        originals += made.get("bytes") or 0
+    cli_many(accounts, [["generate", f"study number {n}", "--user", "cam"] for n in range(24)])
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     sign_in(page, accounts, "cam", "camera obscura box")
@@ -365,8 +362,8 @@ def demo_history(accounts: AppServer) -> None:
 
 @pytest.fixture(scope="module")
 def lightbox_images(accounts: AppServer) -> list[int]:
-    return [json.loads(cli(accounts, "generate", f"lightbox study {n}", "--user", ADMIN, "--json"))["id"]
-            for n in range(3)]
+    return [json.loads(out)["id"] for out in cli_many(
+        accounts, [["generate", f"lightbox study {n}", "--user", ADMIN, "--json"] for n in range(3)])]
 
 
 # Gallery as an image browser: the address holds the search, a thumbnail opens the lightbox, arrow keys move.
