@@ -1,5 +1,4 @@
-"""Requests counted per key over the last minute, a sliding window kept in the database so that a limit holds across
-every process of the studio and cannot be doubled by a burst either side of a clock minute."""
+"""Requests per key over the last sixty seconds, a sliding window counted in the database for every process."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from akari.db.models import ApiHit, utcnow
@@ -17,6 +16,14 @@ _HITS = ApiHit.__table__
 WINDOW = timedelta(minutes=1)
 # Hits are kept per second; older ones are swept now and then by whoever opens a new second.
 KEEP = timedelta(minutes=5)
+# Built once: an API call runs these on every request.
+_RECENT = (select(_HITS.c.window, _HITS.c.hits)
+           .where(_HITS.c.key == bindparam("key"), _HITS.c.window > bindparam("since"))
+           .order_by(_HITS.c.window))
+_ADD = {name: dialect.insert(_HITS).values(key=bindparam("key"), window=bindparam("window"), hits=1)
+        .on_conflict_do_update(index_elements=[_HITS.c.key, _HITS.c.window], set_={"hits": _HITS.c.hits + 1})
+        .returning(_HITS.c.hits)
+        for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
 def _second(now: datetime) -> datetime:
@@ -26,9 +33,7 @@ def _second(now: datetime) -> datetime:
 def _recent(connection: Connection, key: str, now: datetime) -> list[tuple[datetime, int]]:
     """The key's counts per second over the last minute, oldest first. No upper bound: a process whose clock read
     came a moment earlier still sees what a later one counted."""
-    rows = connection.execute(select(_HITS.c.window, _HITS.c.hits)
-                              .where(_HITS.c.key == key, _HITS.c.window > _second(now) - WINDOW)
-                              .order_by(_HITS.c.window))
+    rows = connection.execute(_RECENT, {"key": key, "since": _second(now) - WINDOW})
     return [(window, int(hits)) for window, hits in rows]
 
 
@@ -69,11 +74,8 @@ def take(connection: Connection, key: str, limit: int, now: datetime | None = No
 
 def _add(connection: Connection, key: str, now: datetime) -> None:
     second = _second(now)
-    upsert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(_HITS)
-    statement = upsert.values(key=key, window=second, hits=1).on_conflict_do_update(
-        index_elements=[_HITS.c.key, _HITS.c.window], set_={"hits": _HITS.c.hits + 1}
-    ).returning(_HITS.c.hits)
-    if connection.execute(statement).scalar_one() == 1:  # a new second: sweep, so the table stays small
+    hits = connection.execute(_ADD[connection.dialect.name], {"key": key, "window": second}).scalar_one()
+    if hits == 1:  # a new second: sweep, so the table stays small
         old = _HITS.c.window < second - KEEP
         # This key's old rows every time (a short walk of the primary key); everyone's once a minute.
         connection.execute(delete(_HITS).where(old if second.second == 0 else old & (_HITS.c.key == key)))

@@ -1,5 +1,6 @@
-"""Sign-in costs: the session check every page run makes, and a sign-in attempt (reservation, bcrypt, settling) for a
-known and an unknown username. Prints min and median in milliseconds, on SQLite and (if it answers) PostgreSQL.
+"""Sign-in costs: the session check every page run makes, the API token check every API call makes (with its rate
+limit), and a sign-in attempt (reservation, bcrypt, settling) for a known and an unknown username. Prints min and
+median in milliseconds, on SQLite and (if it answers) PostgreSQL.
 
     .venv/bin/python scripts/bench_signin.py [--rounds 12] [--repeat 200]
 """
@@ -34,6 +35,7 @@ def _bench(label: str, url: str, rounds: int, repeat: int) -> None:
     from akari.db.engine import make_engine, make_session_factory
     from akari.errors import AuthError
     from akari.signins import SignIns
+    from akari.tokens import Tokens
 
     engine = make_engine(url)
     migrate.upgrade(engine)
@@ -42,6 +44,9 @@ def _bench(label: str, url: str, rounds: int, repeat: int) -> None:
     user = accounts.create_user("alice", "correct horse battery")
     session_id = signins.start(user.id).id
     check = _ms(lambda: signins.user(session_id), repeat)
+    tokens = Tokens(sessions, rate_per_minute=10 * repeat)  # counted, never refused
+    token = tokens.create(user, user.id, "bench").token
+    api = _ms(lambda: tokens.authenticate(token, "10.0.0.1"), repeat)
 
     def attempt(name: str) -> None:
         with contextlib.suppress(AuthError):  # a fresh client each time: no pause gets in the way
@@ -51,6 +56,7 @@ def _bench(label: str, url: str, rounds: int, repeat: int) -> None:
     known = _ms(lambda: attempt("alice"), slow)
     unknown = _ms(lambda: attempt("nobody"), slow)
     print(f"{label}: session check per page run  min {check[0]:.2f} ms  median {check[1]:.2f} ms")
+    print(f"{label}: API token check per call    min {api[0]:.2f} ms  median {api[1]:.2f} ms")
     print(f"{label}: wrong password, known user  min {known[0]:.1f} ms  median {known[1]:.1f} ms "
           f"(bcrypt cost {rounds})")
     print(f"{label}: wrong password, unknown user min {unknown[0]:.1f} ms  median {unknown[1]:.1f} ms")

@@ -246,8 +246,8 @@ class ApiToken(Base):
 
 
 class ApiHit(Base):
-    """Requests counted per key (a token, or a client address's failed attempts) and per minute, for rate limits
-    that hold across processes."""
+    """Requests counted per key (a token, or a client address's failed attempts) and per second (`window`), for rate
+    limits over any sixty seconds that hold across processes."""
 
     __tablename__ = "api_hits"
 
