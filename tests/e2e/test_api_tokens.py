@@ -21,7 +21,6 @@ expect.set_options(timeout=20_000)
 def test_a_token_made_on_the_account_page_works_from_fetch_until_revoked(app_server: AppServer, page: Page) -> None:
     cli(app_server, "users", "add", USER, stdin=PASSWORD + "\n")
     sign_in(page, app_server, USER, PASSWORD, path="account")
-    page.goto(f"{app_server.url}/account")
     key(page, "tokens_name").locator("input").fill("browser test")
     key(page, "tokens_create").locator("button").click()
     code = page.locator('[data-testid="stCode"] code')
