@@ -182,8 +182,8 @@ class Tokens:
             with self._reader.connect() as connection:  # a read: no write lock for the check
                 wait = rate_limits.wait_for(connection, fail_key, MAX_FAILED_PER_MINUTE, now)
             if wait is not None:
-                raise RateLimited("Too many attempts with a wrong API token from your address. Wait a minute.",
-                                  retry_after=wait, reason="too_many_failures")
+                raise RateLimited("Too many attempts with a wrong API token from your address. "
+                                  f"Try again in {_seconds(wait)}.", retry_after=wait, reason="too_many_failures")
             return retrying(lambda: self._authenticate(token, fail_key, now), what="checking an API token")
         except SQLAlchemyError as exc:
             raise translated(exc) from exc
@@ -207,11 +207,15 @@ class Tokens:
         if refusal is not None:
             raise refusal
         if wait is not None:
-            raise RateLimited(f"This token may make {self.rate_per_minute} requests a minute. Wait a moment.",
-                              retry_after=wait)
+            raise RateLimited(f"This token may make {self.rate_per_minute} requests a minute. "
+                              f"Try again in {_seconds(wait)}.", retry_after=wait)
         user = CurrentUser(row.user_id, row.username, row.name or row.username, row.email or "",
                            tuple(row.roles or ()))
         return ApiCaller(user, row.id)
+
+
+def _seconds(count: int) -> str:
+    return "1 second" if count == 1 else f"{count} seconds"
 
 
 def _actor(session: Session, viewer: Viewer) -> User:

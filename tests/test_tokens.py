@@ -109,6 +109,7 @@ def test_failed_attempts_are_throttled_per_client_address(studio: Studio) -> Non
     with pytest.raises(RateLimited) as paused:
         studio.tokens.authenticate(good, "10.9.9.9")  # even a good token waits: the address is paused
     assert paused.value.reason == "too_many_failures" and 1 <= paused.value.retry_after <= 60
+    assert f"Try again in {paused.value.retry_after} second" in paused.value.message  # the same wait, in words
     assert studio.tokens.authenticate(good, "10.1.1.1").id == ada.id  # another address is not
 
 
